@@ -1,0 +1,153 @@
+"""IPv4/IPv6 address and prefix parsing for the core, without `ipaddress`.
+
+MicroPython has no `ipaddress` module, so the core parses addresses itself.
+Addresses are carried as (family, int) with family 4 or 6; prefixes as
+(family, int, length). Every parser raises ValueError with a message a person
+can act on; callers that handle peer input catch it.
+"""
+
+V4 = 4
+V6 = 6
+_V4_MAX = 0xFFFFFFFF
+_V6_MAX = (1 << 128) - 1
+
+
+def parse_ipv4(text):
+    parts = text.split(".")
+    if len(parts) != 4:
+        raise ValueError("%r is not an IPv4 address" % text)
+    value = 0
+    for part in parts:
+        if not part or len(part) > 3 or not part.isdigit():
+            raise ValueError("%r is not an IPv4 address" % text)
+        octet = int(part)
+        if octet > 255:
+            raise ValueError("%r is not an IPv4 address (octet %d > 255)" % (text, octet))
+        value = (value << 8) | octet
+    return value
+
+
+def _parse_groups(text, whole):
+    if text == "":
+        return []
+    groups = []
+    for group in text.split(":"):
+        if not group or len(group) > 4:
+            raise ValueError("%r is not an IPv6 address" % whole)
+        try:
+            groups.append(int(group, 16))
+        except ValueError:
+            raise ValueError("%r is not an IPv6 address" % whole)
+    return groups
+
+
+def parse_ipv6(text):
+    whole = text
+    if "%" in text:
+        raise ValueError("%r: zone indexes are not supported" % whole)
+    tail = []
+    # An embedded IPv4 address (::ffff:1.2.3.4) supplies the last two groups.
+    if "." in text:
+        cut = text.rfind(":")
+        if cut < 0:
+            raise ValueError("%r is not an IPv6 address" % whole)
+        v4 = parse_ipv4(text[cut + 1:])
+        tail = [v4 >> 16, v4 & 0xFFFF]
+        text = text[:cut + 1]
+        if not text.endswith("::"):
+            text = text[:-1]
+    if text.count("::") > 1:
+        raise ValueError("%r is not an IPv6 address (more than one '::')" % whole)
+    if "::" in text:
+        head_text, tail_text = text.split("::")
+        head = _parse_groups(head_text, whole)
+        rest = _parse_groups(tail_text, whole) + tail
+        missing = 8 - len(head) - len(rest)
+        if missing < 1:
+            raise ValueError("%r is not an IPv6 address" % whole)
+        groups = head + [0] * missing + rest
+    else:
+        groups = _parse_groups(text, whole) + tail
+    if len(groups) != 8:
+        raise ValueError("%r is not an IPv6 address" % whole)
+    value = 0
+    for group in groups:
+        value = (value << 16) | group
+    return value
+
+
+def parse_address(text):
+    """'10.0.0.1' or 'fd00::1' -> (family, int)."""
+    text = text.strip()
+    if ":" in text:
+        return V6, parse_ipv6(text)
+    return V4, parse_ipv4(text)
+
+
+def parse_prefix(text, strict=False):
+    """'10.0.0.0/8', 'fd00::/64' or a bare address -> (family, int, length).
+
+    Host bits are cleared unless strict, in which case they are an error
+    (WireGuard itself accepts 10.0.0.1/24 and means 10.0.0.0/24).
+    """
+    text = text.strip()
+    if "/" in text:
+        addr_text, len_text = text.split("/", 1)
+        if not len_text.isdigit():
+            raise ValueError("%r: prefix length must be a number" % text)
+        length = int(len_text)
+    else:
+        addr_text, length = text, None
+    family, value = parse_address(addr_text)
+    bits = 32 if family == V4 else 128
+    if length is None:
+        length = bits
+    if length > bits:
+        raise ValueError("%r: prefix length %d exceeds %d" % (text, length, bits))
+    masked = value & prefix_mask(family, length)
+    if strict and masked != value:
+        raise ValueError("%r has host bits set" % text)
+    return family, masked, length
+
+
+def prefix_mask(family, length):
+    bits = 32 if family == V4 else 128
+    full = _V4_MAX if family == V4 else _V6_MAX
+    return (full << (bits - length)) & full
+
+
+def format_address(family, value):
+    if family == V4:
+        return "%d.%d.%d.%d" % ((value >> 24) & 255, (value >> 16) & 255, (value >> 8) & 255, value & 255)
+    groups = [(value >> (112 - 16 * i)) & 0xFFFF for i in range(8)]
+    # Compress the longest run of zero groups (RFC 5952).
+    best_start, best_len, start = -1, 0, -1
+    for i in range(9):
+        if i < 8 and groups[i] == 0:
+            if start < 0:
+                start = i
+        else:
+            if start >= 0 and i - start > best_len and i - start > 1:
+                best_start, best_len = start, i - start
+            start = -1
+    if best_start < 0:
+        return ":".join(["%x" % g for g in groups])
+    head = ":".join(["%x" % g for g in groups[:best_start]])
+    tail = ":".join(["%x" % g for g in groups[best_start + best_len:]])
+    return head + "::" + tail
+
+
+def format_prefix(family, value, length):
+    return "%s/%d" % (format_address(family, value), length)
+
+
+def packet_addresses(packet):
+    """(family, source int, destination int) of an IP packet, or None if malformed."""
+    if len(packet) < 20:
+        return None
+    version = packet[0] >> 4
+    if version == 4:
+        return V4, int.from_bytes(packet[12:16], "big"), int.from_bytes(packet[16:20], "big")
+    if version == 6 and len(packet) >= 40:
+        return V6, int.from_bytes(packet[8:24], "big"), int.from_bytes(packet[24:40], "big")
+    return None
