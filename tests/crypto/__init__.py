@@ -1,0 +1,1 @@
+"""Tests for the crypto providers (vpnspot_router/crypto/)."""
