@@ -10,6 +10,14 @@ Initiator                                   Responder
   create_initiation -> msg ----------------->  consume_initiation
   consume_response  <----------------- msg <-  create_response
   split(initiator=True)                        split(initiator=False)
+
+WireGuard is Noise_IKpsk2 with the identifier string as prologue, a TAI64N
+timestamp as the first payload and an empty second payload. The keyword
+arguments initial_chain_key / initial_hash (the state after Noise's
+InitializeSymmetric and MixHash(prologue)), payload and ephemeral_private
+exist so known-answer tests can run the same code on published generic
+Noise_IKpsk2 vectors; their defaults are WireGuard's and device.py never
+passes them.
 """
 
 import struct
@@ -72,22 +80,27 @@ def _mix_hash(provider, h, data):
     return provider.blake2s(h + data)
 
 
-def initial_hash_for(provider, responder_public):
+def initial_hash_for(provider, responder_public, initial_hash=INITIAL_HASH):
     """H after mixing the responder's static key: identical for every
     handshake with that responder, so callers cache it."""
-    return _mix_hash(provider, INITIAL_HASH, responder_public)
+    return _mix_hash(provider, initial_hash, responder_public)
 
 
 def create_initiation(provider, hs, local_private, local_public, remote_public, static_static,
-                      timestamp, sender_index):
+                      timestamp, sender_index, initial_chain_key=INITIAL_CHAIN_KEY,
+                      initial_hash=INITIAL_HASH, ephemeral_private=None):
     """Fill `hs` and return the initiation bytes (MACs zero).
 
     static_static is the cached DH(local static, remote static); a zero
     result (low-order peer key) was refused when the peer was added.
+    timestamp is the encrypted payload: the 12-byte TAI64N for WireGuard.
+    ephemeral_private None draws a fresh key; only tests fix it.
     """
-    h = initial_hash_for(provider, remote_public)
-    ck = INITIAL_CHAIN_KEY
-    e_priv = generate_private_key(provider)
+    h = initial_hash_for(provider, remote_public, initial_hash)
+    ck = initial_chain_key
+    e_priv = ephemeral_private
+    if e_priv is None:
+        e_priv = generate_private_key(provider)
     e_pub = provider.x25519_public(e_priv)
     ck = kdf(provider, ck, e_pub, 1)[0]
     h = _mix_hash(provider, h, e_pub)
@@ -118,16 +131,19 @@ class ConsumedInitiation:
         self.remote_index = remote_index
 
 
-def consume_initiation(provider, local_private, local_initial_hash, msg, static_static_for):
+def consume_initiation(provider, local_private, local_initial_hash, msg, static_static_for,
+                       initial_chain_key=INITIAL_CHAIN_KEY):
     """Decrypt an initiation addressed to us.
 
-    static_static_for(remote_static) returns the cached DH with that peer or
-    None if the key is not a configured peer. Returns ConsumedInitiation or a
-    drop reason.
+    local_initial_hash is initial_hash_for(our public key), cached by the
+    caller. static_static_for(remote_static) returns the cached DH with that
+    peer or None if the key is not a configured peer. Returns
+    ConsumedInitiation (its timestamp is the decrypted payload) or a drop
+    reason.
     """
     e_pub = msg.ephemeral
     h = _mix_hash(provider, local_initial_hash, e_pub)
-    ck = kdf(provider, INITIAL_CHAIN_KEY, e_pub, 1)[0]
+    ck = kdf(provider, initial_chain_key, e_pub, 1)[0]
     shared = provider.x25519(local_private, e_pub)
     if shared == ZERO32:
         return drops.HANDSHAKE_DECRYPT
@@ -147,12 +163,16 @@ def consume_initiation(provider, local_private, local_initial_hash, msg, static_
     return ConsumedInitiation(remote_static, timestamp, h, ck, e_pub, msg.sender)
 
 
-def create_response(provider, hs, consumed, remote_static, preshared_key, sender_index):
+def create_response(provider, hs, consumed, remote_static, preshared_key, sender_index,
+                    payload=b"", ephemeral_private=None):
     """Responder: fill `hs` from a consumed initiation and return the
-    response bytes (MACs zero)."""
+    response bytes (MACs zero). WireGuard's payload is empty; the
+    message format has room for nothing else."""
     h = consumed.hash
     ck = consumed.chaining_key
-    e_priv = generate_private_key(provider)
+    e_priv = ephemeral_private
+    if e_priv is None:
+        e_priv = generate_private_key(provider)
     e_pub = provider.x25519_public(e_priv)
     ck = kdf(provider, ck, e_pub, 1)[0]
     h = _mix_hash(provider, h, e_pub)
@@ -160,7 +180,7 @@ def create_response(provider, hs, consumed, remote_static, preshared_key, sender
     ck = kdf(provider, ck, provider.x25519(e_priv, remote_static), 1)[0]
     ck, tau, key = kdf(provider, ck, preshared_key or ZERO32, 3)
     h = _mix_hash(provider, h, tau)
-    enc_nothing = provider.aead(key).seal(0, b"", h)
+    enc_nothing = provider.aead(key).seal(0, payload, h)
     h = _mix_hash(provider, h, enc_nothing)
     hs.state = RESPONSE_CREATED
     hs.hash = h
