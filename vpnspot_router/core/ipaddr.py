@@ -8,8 +8,18 @@ can act on; callers that handle peer input catch it.
 
 V4 = 4
 V6 = 6
+_DIGITS = "0123456789"
+_HEX = "0123456789abcdefABCDEF"
 _V4_MAX = 0xFFFFFFFF
 _V6_MAX = (1 << 128) - 1
+
+
+def _only(text, allowed):
+    # str.isdigit() and int() accept Unicode digits, signs and underscores.
+    for ch in text:
+        if ch not in allowed:
+            return False
+    return True
 
 
 def parse_ipv4(text):
@@ -18,7 +28,7 @@ def parse_ipv4(text):
         raise ValueError("%r is not an IPv4 address" % text)
     value = 0
     for part in parts:
-        if not part or len(part) > 3 or not part.isdigit():
+        if not part or len(part) > 3 or not _only(part, _DIGITS):
             raise ValueError("%r is not an IPv4 address" % text)
         octet = int(part)
         if octet > 255:
@@ -32,7 +42,7 @@ def _parse_groups(text, whole):
         return []
     groups = []
     for group in text.split(":"):
-        if not group or len(group) > 4:
+        if not group or len(group) > 4 or not _only(group, _HEX):
             raise ValueError("%r is not an IPv6 address" % whole)
         try:
             groups.append(int(group, 16))
@@ -93,7 +103,7 @@ def parse_prefix(text, strict=False):
     text = text.strip()
     if "/" in text:
         addr_text, len_text = text.split("/", 1)
-        if not len_text.isdigit():
+        if not len_text or len(len_text) > 3 or not _only(len_text, _DIGITS):
             raise ValueError("%r: prefix length must be a number" % text)
         length = int(len_text)
     else:

@@ -25,7 +25,10 @@ class AllowedIPs:
         self._lengths[family] = [(n, prefix_mask(family, n)) for n in lengths]
 
     def insert(self, prefix_text, peer):
-        """Add 'addr/len' for `peer`; raises ValueError for a bad prefix."""
+        """Add 'addr/len' (or an (addr, len) pair) for `peer`; raises
+        ValueError for a bad prefix."""
+        if not isinstance(prefix_text, str):
+            prefix_text = "%s/%d" % (prefix_text[0], prefix_text[1])
         family, value, length = parse_prefix(prefix_text)
         table = self._tables[family].get(length)
         if table is None:
