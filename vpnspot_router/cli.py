@@ -1,0 +1,154 @@
+"""The `vpnspot` command: one entry point, one subcommand per job.
+
+  vpnspot tunnel up CONFIG [--ifname NAME] [--status-file F] [--foreground]
+        run the userspace WireGuard tunnel of a wg-quick config until SIGTERM
+  vpnspot genkey | vpnspot pubkey
+        like `wg genkey` / `wg pubkey`, through our crypto provider
+  vpnspot lab ...
+        the namespace demo (vpnspot_router.lab.demo, imported only when used)
+
+Exit codes: 0 success, 1 runtime failure (e.g. no TUN), 2 bad usage or a bad
+config file; a bad config is reported as "error: FILE:LINE: FIELD: message"
+before anything is created.
+"""
+
+import argparse
+import logging
+import os
+import sys
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+def _error(message, code):
+    print("error: %s" % message, file=sys.stderr)
+    return code
+
+
+def _default_ifname(config_path):
+    # As wg-quick: /etc/wireguard/wg0.conf is interface wg0.
+    base = os.path.basename(config_path)
+    if base.endswith(".conf"):
+        base = base[:-5]
+    return base
+
+
+def cmd_tunnel_up(args):
+    from vpnspot_router.core.wgconf import ConfigError, parse
+
+    try:
+        with open(args.config, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError as e:
+        return _error("%s: cannot read: %s" % (args.config, e.strerror), EXIT_USAGE)
+    try:
+        conf = parse(text, args.config)
+    except ConfigError as e:
+        return _error(str(e), EXIT_USAGE)
+    ifname = args.ifname or _default_ifname(args.config)
+    if not ifname or len(ifname) > 15 or "/" in ifname or " " in ifname:
+        return _error("interface name %r must be 1-15 characters without '/' or spaces; use --ifname"
+                      % ifname, EXIT_USAGE)
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="vpnspot[%(process)d]: %(levelname)s %(message)s")
+    if args.verbose:
+        # Only our own debug lines; pyroute2's are netlink dumps.
+        logging.getLogger("vpnspot").setLevel(logging.DEBUG)
+    from vpnspot_router.crypto import default_provider
+    from vpnspot_router.tunnel import dataplane, tun
+
+    status_path = args.status_file or dataplane.default_status_path(ifname)
+    try:
+        # Test and lab hook only: shortened protocol timers.
+        timing = dataplane.parse_timing(os.environ.get("VPNSPOT_WG_TIMING", ""))
+        plane = dataplane.open_tunnel(conf, ifname, default_provider(), status_path=status_path,
+                                      status_interval=args.status_interval, timing=timing)
+    except ConfigError as e:
+        return _error(str(e), EXIT_USAGE)
+    except ValueError as e:
+        return _error(str(e), EXIT_USAGE)
+    except tun.TunError as e:
+        return _error(str(e), EXIT_FAILURE)
+    except OSError as e:
+        return _error("cannot start tunnel %s: %s" % (ifname, e), EXIT_FAILURE)
+    logging.getLogger("vpnspot.tunnel").info(
+        "tunnel %s up: %d peer(s), UDP port %d, status in %s",
+        plane.ifname, len(conf.peers), plane.bind.port, status_path)
+    return plane.run()
+
+
+def cmd_genkey(args):
+    import binascii
+    from vpnspot_router.core.cryptoapi import generate_private_key
+    from vpnspot_router.crypto import default_provider
+
+    print(binascii.b2a_base64(generate_private_key(default_provider())).decode().strip())
+    return EXIT_OK
+
+
+def cmd_pubkey(args):
+    import binascii
+    from vpnspot_router.core.wgconf import decode_key
+    from vpnspot_router.crypto import default_provider
+
+    text = sys.stdin.read().strip()
+    try:
+        private = decode_key(text)
+    except ValueError:
+        return _error("stdin: not a 32-byte base64 key; pipe in the output of `vpnspot genkey`",
+                      EXIT_USAGE)
+    print(binascii.b2a_base64(default_provider().x25519_public(private)).decode().strip())
+    return EXIT_OK
+
+
+def cmd_lab(args):
+    try:
+        from vpnspot_router.lab import demo
+    except ImportError as e:
+        if getattr(e, "name", None) not in ("vpnspot_router.lab.demo", "vpnspot_router.lab"):
+            raise
+        return _error("the namespace lab demo is not part of this installation "
+                      "(vpnspot_router.lab.demo is missing); run it from a source checkout",
+                      EXIT_FAILURE)
+    return demo.main(args.lab_args)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="vpnspot", description="VPN Spot router agent")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    tunnel = sub.add_parser("tunnel", help="run a userspace WireGuard tunnel")
+    tsub = tunnel.add_subparsers(dest="tunnel_command", metavar="ACTION")
+    tsub.required = True
+    up = tsub.add_parser("up", help="bring up CONFIG and run in the foreground until SIGTERM")
+    up.add_argument("config", metavar="CONFIG", help="a wg-quick style config file")
+    up.add_argument("--ifname", help="interface name (default: CONFIG's file name without .conf)")
+    up.add_argument("--status-file", help="status JSON path (default: /run/vpnspot/tunnel-IFNAME.json); "
+                    "rewritten periodically and on SIGUSR1")
+    up.add_argument("--status-interval", type=float, default=10.0, help="seconds between status writes")
+    up.add_argument("--foreground", action="store_true",
+                    help="accepted for procd/systemd clarity; the tunnel always runs in the foreground")
+    up.add_argument("-v", "--verbose", action="store_true", help="log handshake attempts too")
+    up.set_defaults(func=cmd_tunnel_up)
+
+    sub.add_parser("genkey", help="print a new private key").set_defaults(func=cmd_genkey)
+    sub.add_parser("pubkey", help="read a private key on stdin, print its public key").set_defaults(
+        func=cmd_pubkey)
+
+    lab = sub.add_parser("lab", help="namespace lab demo (source checkouts only)")
+    lab.add_argument("lab_args", nargs=argparse.REMAINDER)
+    lab.set_defaults(func=cmd_lab)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
