@@ -30,6 +30,9 @@ def parse_ipv4(text):
     for part in parts:
         if not part or len(part) > 3 or not _only(part, _DIGITS):
             raise ValueError("%r is not an IPv4 address" % text)
+        if len(part) > 1 and part[0] == "0":
+            # inet_aton would read it as octal, inet_pton refuses it: refuse.
+            raise ValueError("%r is not an IPv4 address (octet %r has a leading zero)" % (text, part))
         octet = int(part)
         if octet > 255:
             raise ValueError("%r is not an IPv4 address (octet %d > 255)" % (text, octet))

@@ -14,7 +14,7 @@ treats addresses as opaque, so it binds to their text form (stable per bind).
 """
 
 from ..cryptoapi import TAG_LEN
-from .constants import LABEL_MAC1, LABEL_COOKIE, COOKIE_REFRESH_TIME, MAC_SIZE
+from .constants import LABEL_MAC1, LABEL_COOKIE, MAC_SIZE
 from .messages import pack_cookie_reply
 
 # wireguard-go stops using a cookie a little before the responder would
@@ -37,8 +37,9 @@ def address_bytes(addr):
 
 
 class CookieChecker:
-    def __init__(self, provider, local_public):
+    def __init__(self, provider, local_public, timing):
         self.provider = provider
+        self.timing = timing
         self.mac1_key = provider.blake2s(LABEL_MAC1 + local_public)
         self.cookie_key = provider.blake2s(LABEL_COOKIE + local_public)
         self.secret = None
@@ -49,13 +50,13 @@ class CookieChecker:
         return equal(mac1, raw[-32:-16])
 
     def _cookie(self, addr, now):
-        if self.secret is None or now - self.secret_born >= COOKIE_REFRESH_TIME:
+        if self.secret is None or now - self.secret_born >= self.timing.cookie_refresh_time:
             self.secret = self.provider.random_bytes(32)
             self.secret_born = now
         return self.provider.blake2s(address_bytes(addr), MAC_SIZE, self.secret)
 
     def check_mac2(self, raw, addr, now):
-        if self.secret is None or now - self.secret_born >= COOKIE_REFRESH_TIME:
+        if self.secret is None or now - self.secret_born >= self.timing.cookie_refresh_time:
             return False
         cookie = self.provider.blake2s(address_bytes(addr), MAC_SIZE, self.secret)
         mac2 = self.provider.blake2s(raw[:-16], MAC_SIZE, cookie)
@@ -70,8 +71,9 @@ class CookieChecker:
 
 
 class CookieGenerator:
-    def __init__(self, provider, remote_public):
+    def __init__(self, provider, remote_public, timing):
         self.provider = provider
+        self.timing = timing
         self.mac1_key = provider.blake2s(LABEL_MAC1 + remote_public)
         self.cookie_key = provider.blake2s(LABEL_COOKIE + remote_public)
         self.cookie = None
@@ -83,7 +85,7 @@ class CookieGenerator:
         body = raw[:-32]
         mac1 = self.provider.blake2s(body, MAC_SIZE, self.mac1_key)
         self.last_mac1 = mac1
-        if self.cookie is not None and now - self.cookie_born < COOKIE_REFRESH_TIME - _COOKIE_USE_MARGIN:
+        if self.cookie is not None and now - self.cookie_born < self.timing.cookie_refresh_time - _COOKIE_USE_MARGIN:
             mac2 = self.provider.blake2s(body + mac1, MAC_SIZE, self.cookie)
         else:
             mac2 = b"\x00" * MAC_SIZE

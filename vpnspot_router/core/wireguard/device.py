@@ -55,7 +55,7 @@ class Device:
         self.private_key = private_key
         self.public_key = provider.x25519_public(private_key)
         self.initial_hash = noise.initial_hash_for(provider, self.public_key)
-        self.cookie_checker = CookieChecker(provider, self.public_key)
+        self.cookie_checker = CookieChecker(provider, self.public_key, self.timing)
         self.peers = {}
         self.allowed_ips = AllowedIPs()
         self.index_table = {}               # local index -> (peer, keypair or None for a handshake)
@@ -186,9 +186,11 @@ class Device:
             self._under_load_until = now + UNDER_LOAD_HOLD
 
     def _new_index(self, peer, keypair):
+        # Never 0: a cleared handshake holds index 0, and removing "its"
+        # entry must not hit a live session.
         while True:
             index = struct.unpack("<I", self.provider.random_bytes(4))[0]
-            if index not in self.index_table:
+            if index and index not in self.index_table:
                 self.index_table[index] = (peer, keypair)
                 return index
 
@@ -409,7 +411,10 @@ class Device:
             self._drop(out, drops.SESSION_EXPIRED, peer)
             return
         counter = msg.counter
-        if counter >= self.timing.reject_after_messages or not kp.replay.check(counter):
+        if counter >= self.timing.reject_after_messages:
+            self._drop(out, drops.SESSION_EXPIRED, peer)
+            return
+        if not kp.replay.check(counter):
             self._drop(out, drops.REPLAYED, peer)
             return
         plain = kp.receive.open(counter, data[TRANSPORT_HEADER_SIZE:], b"")

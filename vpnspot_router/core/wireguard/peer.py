@@ -19,7 +19,7 @@ class Peer:
         self.persistent_keepalive = persistent_keepalive
         self.static_static = static_static          # cached DH(our static, their static)
         self.handshake = Handshake()
-        self.cookies = CookieGenerator(device.provider, public_key)
+        self.cookies = CookieGenerator(device.provider, public_key, device.timing)
         self.timers = Timers(device.timing, device._jitter)
         self.current = None
         self.previous = None

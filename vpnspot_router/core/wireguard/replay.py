@@ -1,7 +1,7 @@
 """Sliding replay window for transport counters (RFC 6479 behaviour).
 
-Accepts each counter at most once and anything older than the newest seen
-minus REPLAY_WINDOW_SIZE is refused, so reordering inside the window is
+Accepts each counter at most once; a counter REPLAY_WINDOW_SIZE or more
+behind the newest seen is refused, so reordering inside the window is
 tolerated. The bitmap is one Python int: bit i stands for counter
 `newest - i`. Checking is separate from marking so a packet is marked only
 after it authenticated: a forged packet must not burn a counter.
