@@ -142,6 +142,8 @@ def build_parser():
     lab = sub.add_parser("lab", help="namespace lab demo (source checkouts only)")
     lab.add_argument("lab_args", nargs=argparse.REMAINDER)
     lab.set_defaults(func=cmd_lab)
+    from vpnspot_router.hw import cli as hw_cli
+    hw_cli.register(sub)
     return parser
 
 
