@@ -11,7 +11,7 @@ from vpnspot_router.core.wgconf import ConfigError, parse
 
 # pytest parametrisation and hypothesis have no MicroPython counterpart; the
 # parser itself is core code and imports under MicroPython.
-CPYTHON_ONLY = True
+CPYTHON_ONLY = "uses pytest (parametrize, raises) and hypothesis"
 
 # Fixed keys (arbitrary bytes, canonical base64) so failures are reproducible.
 PRIV = binascii.b2a_base64(bytes(range(32))).decode().strip()
