@@ -66,7 +66,8 @@ class ConfigError(ValueError):
         self.line = line
         self.field = field
         self.message = message
-        ValueError.__init__(self, self.__str__())
+        # super(): MicroPython has no ValueError.__init__ to call directly.
+        super().__init__(self.__str__())
 
     def __str__(self):
         where = self.filename if self.line is None else "%s:%d" % (self.filename, self.line)
