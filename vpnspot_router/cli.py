@@ -4,8 +4,12 @@
         run the userspace WireGuard tunnel of a wg-quick config until SIGTERM
   vpnspot genkey | vpnspot pubkey
         like `wg genkey` / `wg pubkey`, through our crypto provider
-  vpnspot lab ...
-        the namespace demo (vpnspot_router.lab.demo, imported only when used)
+  vpnspot enroll | servers
+        enroll with the VPN Spot service, list its servers (vpnspot_router.provider)
+  vpnspot hw probe | choose
+        the board and crypto probe and the measured offload choice (vpnspot_router.hw)
+  vpnspot lab demo | provider
+        the namespace demo and the reference provider service (lab only, imported when used)
 
 Exit codes: 0 success, 1 runtime failure (e.g. no TUN), 2 bad usage or a bad
 config file; a bad config is reported as "error: FILE:LINE: FIELD: message"
@@ -105,6 +109,9 @@ def cmd_pubkey(args):
 
 
 def cmd_lab(args):
+    if args.lab_args[:1] == ["provider"]:
+        from vpnspot_router.lab import provider_service
+        return provider_service.main(args.lab_args[1:])
     try:
         from vpnspot_router.lab import demo
     except ImportError as e:
@@ -144,6 +151,8 @@ def build_parser():
     lab.set_defaults(func=cmd_lab)
     from vpnspot_router.hw import cli as hw_cli
     hw_cli.register(sub)
+    from vpnspot_router.provider import commands as provider_commands
+    provider_commands.register(sub)
     return parser
 
 
