@@ -4,12 +4,15 @@
         run the userspace WireGuard tunnel of a wg-quick config until SIGTERM
   vpnspot genkey | vpnspot pubkey
         like `wg genkey` / `wg pubkey`, through our crypto provider
+  vpnspot agent | status | killswitch
+        the router agent, its status, and the boot-time kill switch (vpnspot_router.agent)
   vpnspot enroll | servers
         enroll with the VPN Spot service, list its servers (vpnspot_router.provider)
   vpnspot hw probe | choose
         the board and crypto probe and the measured offload choice (vpnspot_router.hw)
-  vpnspot lab demo | provider
-        the namespace demo and the reference provider service (lab only, imported when used)
+  vpnspot lab demo | up | down | status | provider
+        the namespace demos, the household lab and the reference provider service
+        (lab only, imported when used)
 
 Exit codes: 0 success, 1 runtime failure (e.g. no TUN), 2 bad usage or a bad
 config file; a bad config is reported as "error: FILE:LINE: FIELD: message"
@@ -109,6 +112,9 @@ def cmd_pubkey(args):
 
 
 def cmd_lab(args):
+    if args.lab_args[:1] in (["up"], ["down"], ["status"]):
+        from vpnspot_router.lab import topology
+        return topology.main(args.lab_args)
     if args.lab_args[:1] == ["provider"]:
         from vpnspot_router.lab import provider_service
         return provider_service.main(args.lab_args[1:])
@@ -145,6 +151,9 @@ def build_parser():
     sub.add_parser("genkey", help="print a new private key").set_defaults(func=cmd_genkey)
     sub.add_parser("pubkey", help="read a private key on stdin, print its public key").set_defaults(
         func=cmd_pubkey)
+
+    from vpnspot_router import agent
+    agent.register(sub)
 
     lab = sub.add_parser("lab", help="namespace lab demo (source checkouts only)")
     lab.add_argument("lab_args", nargs=argparse.REMAINDER)

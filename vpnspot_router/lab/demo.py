@@ -229,8 +229,22 @@ def main(argv=None):
                                      description="Run the agent's tunnel against a wireguard-go "
                                                  "gateway in namespaces and print the proof.")
     parser.add_argument("what", nargs="?", default="demo", choices=["demo"])
+    parser.add_argument("scenario", nargs="?", default="all", choices=["all", "tunnel", "household"],
+                        help="tunnel: our WireGuard against wireguard-go, with captures; "
+                             "household: the whole household lab with kill switch, DNS, IPv6 and "
+                             "a WAN capture (household_demo.py); all (default): both, in turn")
     parser.add_argument("--megabytes", type=int, default=50, help="size of the TCP transfer")
     args = parser.parse_args(argv)
+    if args.scenario == "household":
+        from . import household_demo
+        return household_demo.main()
+    if args.scenario == "all":
+        print("=== Part 1: the tunnel against a reference WireGuard gateway ===", flush=True)
+        first = main(["demo", "tunnel", "--megabytes", str(args.megabytes)])
+        print("\n=== Part 2: the household scenario ===", flush=True)
+        from . import household_demo
+        second = household_demo.main()
+        return first or second
     missing = netns.missing_tools(netns.REQUIRED_TOOLS + ("tcpdump",))
     if missing:
         print("error: missing tools: %s; run `bash vpnspot_router/lab/setup.sh` as root"

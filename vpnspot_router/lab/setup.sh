@@ -15,7 +15,7 @@ set -eu
 # services, tcpdump for leak captures, procps for process inspection.
 APT_PACKAGES="python3 python3-venv python3-pip ca-certificates
 wireguard-go wireguard-tools iproute2 nftables iperf3 tcpdump procps
-socat busybox-static iputils-ping"
+socat busybox-static iputils-ping dnsmasq-base"
 
 script_dir=$(cd "$(dirname "$0")" && pwd)
 repo_root=$(cd "${script_dir}/../.." && pwd)

@@ -1,0 +1,523 @@
+"""The household lab: a home network, its router, an ISP and VPN Spot gateways.
+
+Owns: building the namespace topology below on a netns.Lab, the services in
+it (gateway WireGuard, resolvers, the site's servers), the router's agent
+config files, WAN captures, and `vpnspot lab up|down|status`.
+
+    lan ---- router ------------------- wan ------------------ gw ------------ site
+  eth0       lan0 in br-lan             rtr   bridge "inet"    eth0  site0     eth0
+  .77.10     192.168.77.1               .100.1  203.0.113.1/25 .113.10  .129   203.0.113.130
+  fd77:1::10 fd77:1::1                  fd77:100::1 fd77:113::1 fd77:113::10   fd77:200::80
+             wan 198.51.100.2 fd77:100::2                       tunnel 10.77.0.1, fd77:77::1
+                                                       \\------ gw2 203.0.113.20 (second gateway)
+
+- `router` is the device under test: forwarding on, an OpenWrt-like
+  masquerade on `wan` (table inet labfw4, standing in for fw4), routes into
+  the lab only (203.0.113.0/24 and the lab's IPv6 prefixes via the WAN, as
+  an ISP and its router advertisements would give it) and NO default route.
+  Without the agent, a LAN packet to the site's prefix would leave plainly
+  through the WAN: the leak the tests must prove we prevent.
+- `wan` is the ISP: it routes between the router and the gateways and runs
+  a stand-in ISP resolver (dnsmasq on 198.51.100.1) that answers
+  site.vpnspot.test with 198.51.100.99, so a DNS answer tells which
+  resolver gave it. It has no route to the site's subnet.
+- `gw` is the VPN Spot gateway: wireguard-go on UDP 51820, routing tunnel
+  traffic on to `site` without NAT (so the site sees the tunnel address)
+  and dnsmasq on the tunnel address answering site.vpnspot.test with
+  203.0.113.130 / fd77:200::80.
+- `gw2` is a second gateway (wireguard-go only) for failover work.
+- `site` knows routes only to the tunnel's addresses: it is reachable from
+  the LAN only through the tunnel. It serves HTTP (answering with the client
+  address it saw), echo on port 7 and a TCP echo on 853 (DoT stand-in).
+
+Lab only; never packaged for the router.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+from . import netns
+from . import pcap
+
+LAN_CLIENT = "192.168.77.10"
+LAN_CLIENT6 = "fd77:1::10"
+ROUTER_LAN = "192.168.77.1"
+ROUTER_LAN6 = "fd77:1::1"
+ROUTER_WAN = "198.51.100.2"
+ROUTER_WAN_ALT = "198.51.100.3"     # the address an ISP hands out after a change
+ROUTER_WAN6 = "fd77:100::2"
+ISP = "198.51.100.1"
+ISP6 = "fd77:100::1"
+INET = "203.0.113.1"
+INET6 = "fd77:113::1"
+GW = "203.0.113.10"
+GW2 = "203.0.113.20"
+GW_PORT = 51820
+GW_TUNNEL = "10.77.0.1"
+GW_TUNNEL6 = "fd77:77::1"
+ROUTER_TUNNEL = "10.77.0.2"
+ROUTER_TUNNEL6 = "fd77:77::2"
+SITE = "203.0.113.130"
+SITE6 = "fd77:200::80"
+SITE_NAME = "site.vpnspot.test"
+ISP_ANSWER = "198.51.100.99"
+TUNNEL_IFNAME = "vpnspot0"
+
+# Where `lab up` records the lab it keeps; the environment override lets a
+# test cycle up/down without touching a developer's running lab.
+STATE_FILE = os.environ.get("VPNSPOT_LAB_STATE") or os.path.join(netns.MARKER_DIR, "household.json")
+EXTRA_TOOLS = ("nft", "tcpdump", "dnsmasq")
+
+
+def missing_tools():
+    return netns.missing_tools(netns.REQUIRED_TOOLS + EXTRA_TOOLS)
+
+
+class Household:
+    """The topology above, built on a Lab; the agent is not started here."""
+
+    def __init__(self, lab, gateway_keepalive=None):
+        missing = missing_tools()
+        if missing:
+            raise netns.LabError("missing tools: %s; run `bash vpnspot_router/lab/setup.sh` as root"
+                                 % ", ".join(missing))
+        self.lab = lab
+        self.agent = None
+        self.run_dir = os.path.join(lab.tmpdir, "run")
+        os.makedirs(self.run_dir, exist_ok=True)
+        for role in ("lan", "router", "wan", "gw", "gw2", "site"):
+            lab.add_ns(role)
+            # No duplicate address detection: link-local addresses would
+            # stay "tentative" for a second and IPv6 forwarding through the
+            # lab would fail at random in that window.
+            lab.sysctl(role, "net.ipv6.conf.default.accept_dad", 0)
+            lab.sysctl(role, "net.ipv6.conf.all.accept_dad", 0)
+        self._links()
+        self._routes()
+        self._router_firewall()
+        self._gateways(gateway_keepalive)
+        self._services()
+        self._agent_files()
+
+    # ------------------------------------------------------------ building
+    def _links(self):
+        lab = self.lab
+        lab.add_link("lan", "router", LAN_CLIENT + "/24", None, LAN_CLIENT6 + "/64", None,
+                     ifname_a="eth0", ifname_b="lan0")
+        for cmd in (["ip", "link", "add", "br-lan", "type", "bridge", "forward_delay", "0"],
+                    ["ip", "link", "set", "lan0", "master", "br-lan"],
+                    ["ip", "link", "set", "br-lan", "up"]):
+            lab.run("router", *cmd)
+        lab.add_address("router", "br-lan", ROUTER_LAN + "/24")
+        lab.add_address("router", "br-lan", ROUTER_LAN6 + "/64")
+        self.wan_link = lab.add_link("router", "wan", ROUTER_WAN + "/24", ISP + "/24",
+                                     ROUTER_WAN6 + "/64", ISP6 + "/64", ifname_a="wan", ifname_b="rtr")
+        lab.run("wan", "ip", "link", "add", "inet", "type", "bridge", "forward_delay", "0")
+        lab.run("wan", "ip", "link", "set", "inet", "up")
+        lab.add_address("wan", "inet", INET + "/25")
+        lab.add_address("wan", "inet", INET6 + "/64")
+        for role, addr, addr6, port in (("gw", GW, "fd77:113::10", "gwp"),
+                                        ("gw2", GW2, "fd77:113::20", "gw2p")):
+            lab.add_link(role, "wan", addr + "/25", None, addr6 + "/64", None,
+                         ifname_a="eth0", ifname_b=port)
+            lab.run("wan", "ip", "link", "set", port, "master", "inet")
+        lab.add_link("gw", "site", "203.0.113.129/25", SITE + "/25", "fd77:200::1/64", SITE6 + "/64",
+                     ifname_a="site0", ifname_b="eth0")
+
+    def _routes(self):
+        lab = self.lab
+        for dest in ("198.51.100.0/24", "203.0.113.0/24", "10.77.0.0/24"):
+            lab.add_route("lan", dest, via=ROUTER_LAN)
+        lab.add_route("lan", "fd77::/16", via=ROUTER_LAN6)
+        self.router_wan_routes()
+        for ns in ("router", "wan", "gw", "gw2"):
+            lab.enable_forwarding(ns)
+        for ns in ("gw", "gw2"):
+            lab.add_route(ns, "198.51.100.0/24", via=INET)
+            lab.add_route(ns, "fd77:100::/64", via=INET6)
+        lab.add_route("site", "10.77.0.0/24", via="203.0.113.129")
+        lab.add_route("site", "fd77:77::/64", via="fd77:200::1")
+
+    def router_wan_routes(self):
+        """What the ISP's DHCP and router advertisements give the router:
+        routes into the lab through the WAN (never a default route). Also
+        called again after a WAN flap, as netifd would."""
+        for dest, via in (("203.0.113.0/24", ISP), ("fd77:113::/64", ISP6), ("fd77:200::/64", ISP6)):
+            argv = ["ip", "route", "replace", dest, "via", via, "dev", "wan"]
+            if ":" in dest:
+                argv.insert(1, "-6")
+            self.lab.run("router", *argv)
+
+    def _router_firewall(self):
+        # OpenWrt's fw4 masquerades everything leaving through the WAN zone;
+        # the lab router does the same so that a leak looks as it would on a
+        # real router (from the router's WAN address).
+        self.lab.run("router", "nft", "-f", "-", input=(
+            "table inet labfw4 {\n"
+            "  chain srcnat { type nat hook postrouting priority srcnat; policy accept;\n"
+            "    oifname \"wan\" masquerade\n  }\n}\n"))
+
+    def _gateways(self, keepalive):
+        lab = self.lab
+        self.router_key = netns.wg_genkey()
+        self.router_pub = netns.wg_pubkey(self.router_key)
+        peer = {"public_key": self.router_pub,
+                "allowed_ips": [ROUTER_TUNNEL + "/32", ROUTER_TUNNEL6 + "/128"]}
+        if keepalive:
+            peer["persistent_keepalive"] = keepalive
+        self.gw = lab.start_wireguard_go("gw", "g0", netns.wg_genkey(), listen_port=GW_PORT,
+                                         address_cidrs=[GW_TUNNEL + "/24", GW_TUNNEL6 + "/64"],
+                                         peers=[dict(peer)])
+        self.gw2 = lab.start_wireguard_go("gw2", "g2", netns.wg_genkey(), listen_port=GW_PORT,
+                                          address_cidrs=[GW_TUNNEL + "/24", GW_TUNNEL6 + "/64"],
+                                          peers=[dict(peer)])
+
+    def _dnsmasq(self, ns, listen, answers):
+        argv = ["dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv",
+                "--no-hosts", "--bind-dynamic", "--user=root", "--group=root",
+                "--pid-file=" + os.path.join(self.lab.tmpdir, "dnsmasq-%s.pid" % ns)]
+        argv += ["--listen-address=" + a for a in listen]
+        argv += ["--address=/%s/%s" % (SITE_NAME, a) for a in answers]
+        return self.lab.popen(ns, argv)
+
+    def _services(self):
+        lab = self.lab
+        self.gw_dns = self._dnsmasq("gw", [GW_TUNNEL, GW_TUNNEL6], [SITE, SITE6])
+        self.isp_dns = self._dnsmasq("wan", [ISP], [ISP_ANSWER])
+        self.site = lab.popen("site", [sys.executable, "-m", "vpnspot_router.lab.services", "site"])
+        netns.wait_for(lambda: self._listening("site", ":80 ") and self._listening("gw", ":53 ")
+                       and self._listening("wan", ":53 "), timeout=10,
+                       what="the site's HTTP server and the resolvers")
+
+    def _listening(self, ns, needle):
+        for proc in (getattr(self, "site", None), self.gw_dns, self.isp_dns):
+            if proc is not None and proc.poll() is not None:
+                raise netns.LabError("a lab service exited:\n" + self.lab.read_log(proc))
+        out = self.lab.run(ns, "ss", "-ltnH", check=False).stdout
+        return needle in out
+
+    def _agent_files(self):
+        self.wg_config = os.path.join(self.lab.tmpdir, "vpnspot.conf")
+        self.settings = os.path.join(self.lab.tmpdir, "settings")
+        self.write_wg_config()
+        self.write_settings()
+
+    def write_wg_config(self, endpoint=None, ipv6=True, keepalive=None):
+        addresses = [ROUTER_TUNNEL + "/32"] + ([ROUTER_TUNNEL6 + "/128"] if ipv6 else [])
+        dns = [GW_TUNNEL] + ([GW_TUNNEL6] if ipv6 else [])
+        allowed = ["0.0.0.0/0"] + (["::/0"] if ipv6 else [])
+        lines = ["[Interface]", "PrivateKey = " + self.router_key,
+                 "Address = " + ", ".join(addresses), "DNS = " + ", ".join(dns), "",
+                 "[Peer]", "PublicKey = " + self.gw.public_key,
+                 "Endpoint = %s" % (endpoint or "%s:%d" % (GW, GW_PORT)),
+                 "AllowedIPs = " + ", ".join(allowed)]
+        if keepalive:
+            lines.append("PersistentKeepalive = %d" % keepalive)
+        _write(self.wg_config, "\n".join(lines) + "\n", 0o600)
+
+    def write_settings(self, **values):
+        settings = {"kill_switch": "on", "dns": "tunnel", "ipv6": "auto", "mtu": "auto",
+                    "lan": "br-lan", "wan": "wan", "tunnel": TUNNEL_IFNAME}
+        settings.update(values)
+        _write(self.settings, "# written by the household lab\n"
+               + "".join("%s = %s\n" % kv for kv in settings.items()))
+
+    # -------------------------------------------------------------- agent
+    def vpnspot(self, *args, check=False, timeout=30):
+        """Run a `vpnspot` command inside the router namespace."""
+        return self.lab.run("router", sys.executable, "-m", "vpnspot_router", *args,
+                            check=check, timeout=timeout)
+
+    def start_agent(self, timing=None, wait_handshake=True):
+        env = dict(os.environ)
+        if timing:
+            env["VPNSPOT_WG_TIMING"] = ",".join("%s=%s" % kv for kv in sorted(timing.items()))
+        self.agent = self.lab.popen("router", [sys.executable, "-m", "vpnspot_router", "agent",
+                                               "--wg-config", self.wg_config, "--settings",
+                                               self.settings, "--run-dir", self.run_dir], env=env)
+        netns.wait_for(self._tunnel_exists, timeout=15, what="the agent's tunnel interface")
+        if wait_handshake:
+            self.wait_connected()
+        return self.agent
+
+    def _tunnel_exists(self):
+        if self.agent.poll() is not None:
+            raise netns.LabError("the agent exited with %s:\n%s"
+                                 % (self.agent.returncode, self.lab.read_log(self.agent)))
+        out = self.lab.run("router", "ip", "-o", "addr", "show", "dev", TUNNEL_IFNAME, check=False)
+        return out.returncode == 0 and ROUTER_TUNNEL in out.stdout
+
+    def wait_connected(self, timeout=15):
+        """Send traffic from the LAN until a page from the site arrives."""
+        return netns.wait_for(lambda: self.http_from_lan(timeout=1.0).get("ok"), timeout=timeout,
+                              interval=0.2, what="a page from the site through the tunnel")
+
+    def agent_log(self):
+        return self.lab.read_log(self.agent) if self.agent else ""
+
+    def status(self):
+        proc = self.vpnspot("status", "--json", "--run-dir", self.run_dir)
+        return json.loads(proc.stdout)
+
+    # ---------------------------------------------------------- LAN probes
+    def lan_probe(self, *args, timeout=15):
+        proc = self.lab.run("lan", sys.executable, "-m", "vpnspot_router.lab.services", *args,
+                            check=False, timeout=timeout)
+        try:
+            return json.loads(proc.stdout)
+        except ValueError:
+            return {"ok": False, "error": "probe printed %r; stderr %r" % (proc.stdout, proc.stderr)}
+
+    def http_from_lan(self, host=SITE, timeout=3.0):
+        return self.lan_probe("http", host, timeout=timeout + 10)
+
+    def ping_from_lan(self, addr, count=2):
+        argv = ["ping", "-n", "-q", "-c", str(count), "-i", "0.2", "-W", "1"]
+        if ":" in addr:
+            argv.append("-6")
+        return self.lab.run("lan", *argv, addr, check=False).returncode == 0
+
+    def start_probe(self, host=SITE, port=7, interval=0.05):
+        """A LAN client streaming UDP echo requests at `host` (see
+        services.udp_probe); returns a Probe."""
+        proc = self.lab.popen("lan", [sys.executable, "-m", "vpnspot_router.lab.services", "udpprobe",
+                                      host, port, interval])
+        netns.wait_for(lambda: "READY" in self.lab.read_log(proc), timeout=10, what="the LAN probe")
+        return Probe(self.lab, proc)
+
+    # ------------------------------------------------------------ capture
+    def start_capture(self, name="wan"):
+        path = os.path.join(self.lab.tmpdir, "%s-%d.pcap" % (name, int(time.monotonic() * 1000)))
+        proc = self.lab.popen("router", ["tcpdump", "--immediate-mode", "-U", "-n", "-s", "256",
+                                          "-i", "wan", "-w", path])
+        netns.wait_for(lambda: os.path.exists(path) and os.path.getsize(path) >= 24, timeout=10,
+                       what="tcpdump on the router's WAN to start")
+        # --immediate-mode: without it libpcap hands packets over per ring
+        # block (up to a second late) and a stop loses the tail. tcpdump
+        # opens the interface before the file; the pause covers its setup.
+        time.sleep(0.3)
+        return Capture(self, proc, path)
+
+    # ------------------------------------------------------- WAN changes
+    def wan_down(self):
+        self.lab.run("router", "ip", "link", "set", "wan", "down")
+
+    def wan_up(self):
+        """Link up, then what netifd does: the kernel drops a link's IPv6
+        addresses when it goes down (keep_addr_on_down=0), so re-add it,
+        then the routes."""
+        self.lab.run("router", "ip", "link", "set", "wan", "up")
+        self.lab.run("router", "ip", "-6", "addr", "replace", ROUTER_WAN6 + "/64", "dev", "wan", "nodad")
+        self.router_wan_routes()
+
+    def change_wan_address(self, new=ROUTER_WAN_ALT):
+        self.lab.run("router", "ip", "addr", "flush", "dev", "wan", "scope", "global")
+        self.lab.add_address("router", "wan", new + "/24")
+        self.lab.add_address("router", "wan", ROUTER_WAN6 + "/64")
+        self.router_wan_routes()
+
+
+class Probe:
+    def __init__(self, lab, proc):
+        self.lab = lab
+        self.proc = proc
+
+    def replies(self):
+        """Wall-clock times of the echo replies received so far."""
+        out = []
+        for line in self.lab.read_log(self.proc).splitlines():
+            if line.startswith("REPLY "):
+                out.append(float(line.split()[1]))
+        return out
+
+    def first_reply_after(self, t):
+        later = [r for r in self.replies() if r > t]
+        return later[0] if later else None
+
+    def wait_reply_after(self, t, timeout):
+        """Seconds from `t` (a time.time() value) to the first reply after
+        it; raises LabError if none arrives within `timeout`."""
+        reply = netns.wait_for(lambda: self.first_reply_after(t), timeout=timeout, interval=0.05,
+                               what="an echo reply through the tunnel")
+        return reply - t
+
+    def stop(self):
+        self.lab.stop_process(self.proc)
+
+
+class Capture:
+    def __init__(self, household, proc, path):
+        self.household = household
+        self.proc = proc
+        self.path = path
+        self.tally = None
+
+    def stop(self):
+        """Stop tcpdump and classify what it saw; returns the tally."""
+        if self.tally is None:
+            time.sleep(0.2)
+            self.household.lab.stop_process(self.proc)
+            log = self.household.lab.read_log(self.proc)
+            m = re.search(r"(\d+) packets dropped by kernel", log)
+            if m is None or int(m.group(1)) != 0:
+                # A capture with holes cannot prove that nothing leaked.
+                raise netns.LabError("WAN capture incomplete:\n" + log)
+            endpoints = {(GW, GW_PORT), (GW2, GW_PORT)}
+            self.tally = pcap.classify(pcap.read_pcap(self.path), endpoints)
+        return self.tally
+
+
+def _write(path, text, mode=0o644):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+# -------------------------------------------------------------------------
+# `vpnspot lab up|down|status`: one household lab kept by a background
+# keeper process, so the namespaces outlive the command that made them and
+# the netns marker (creator pid) stays valid while the lab is up.
+
+def _read_state():
+    try:
+        with open(STATE_FILE) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _keeper():
+    """Build the lab, publish its state, hold it until SIGTERM."""
+    stop = []
+    signal.signal(signal.SIGTERM, lambda s, f: stop.append(s))
+    signal.signal(signal.SIGINT, lambda s, f: stop.append(s))
+    with netns.Lab() as lab:
+        house = Household(lab)
+        state = {"keeper_pid": os.getpid(), "prefix": lab.prefix, "namespaces": lab.namespaces,
+                 "wg_config": house.wg_config, "settings": house.settings, "run_dir": house.run_dir,
+                 "gateway": "%s:%d" % (GW, GW_PORT), "site": SITE}
+        _write(STATE_FILE + ".tmp", json.dumps(state, indent=1) + "\n")
+        os.replace(STATE_FILE + ".tmp", STATE_FILE)
+        while not stop:
+            signal.pause()
+    try:
+        os.unlink(STATE_FILE)
+    except OSError:
+        pass
+    return 0
+
+
+def _remove_dead_lab(state):
+    if not state or netns.pid_alive(state.get("keeper_pid", 0)):
+        return []
+    prefix = state.get("prefix", "")
+    if not netns.PREFIX_RE.fullmatch(prefix):
+        return []
+    removed = []
+    for ns in netns.list_namespaces():
+        if ns.startswith(prefix):
+            netns._delete_namespace(ns)
+            removed.append(ns)
+    netns._remove_sockets(prefix)
+    try:
+        os.unlink(os.path.join(netns.MARKER_DIR, prefix))
+    except OSError:
+        pass
+    return removed
+
+
+def lab_up(out=sys.stdout):
+    state = _read_state()
+    if state and netns.pid_alive(state["keeper_pid"]):
+        print("lab already up (keeper pid %d)" % state["keeper_pid"], file=out)
+        return lab_status(out)
+    # Leftovers of a lab whose keeper died (crash, kill -9). sweep_stale()
+    # alone is not enough: a dead keeper may linger as a zombie, which the
+    # marker check counts as alive, so its recorded prefix is removed here.
+    removed = _remove_dead_lab(state) + netns.sweep_stale()
+    if removed:
+        print("removed stale namespaces: " + " ".join(removed), file=out)
+    try:
+        os.unlink(STATE_FILE)
+    except OSError:
+        pass
+    os.makedirs(netns.MARKER_DIR, exist_ok=True)
+    log_path = STATE_FILE + ".log"
+    with open(log_path, "wb") as log:
+        keeper = subprocess.Popen([sys.executable, "-m", "vpnspot_router.lab.topology", "keep"],
+                                  stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                  start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        state = _read_state()
+        if state and state["keeper_pid"] == keeper.pid:
+            return lab_status(out)
+        if keeper.poll() is not None:
+            with open(log_path, errors="replace") as f:
+                print("error: building the lab failed:\n" + f.read()[-3000:], file=sys.stderr)
+            return 1
+        time.sleep(0.1)
+    print("error: the lab was not ready within 60 s; see %s" % log_path, file=sys.stderr)
+    return 1
+
+
+def lab_down(out=sys.stdout):
+    state = _read_state()
+    if state and netns.pid_alive(state["keeper_pid"]):
+        os.kill(state["keeper_pid"], signal.SIGTERM)
+        try:
+            netns.wait_for(lambda: not netns.pid_alive(state["keeper_pid"]), timeout=30,
+                           what="the lab keeper to tear the lab down")
+        except netns.LabError:
+            os.kill(state["keeper_pid"], signal.SIGKILL)
+    removed = _remove_dead_lab(state) + netns.sweep_stale()
+    try:
+        os.unlink(STATE_FILE)
+    except OSError:
+        pass
+    print("lab down" + (" (also removed %s)" % " ".join(removed) if removed else ""), file=out)
+    return 0
+
+
+def lab_status(out=sys.stdout):
+    state = _read_state()
+    if not state or not netns.pid_alive(state["keeper_pid"]):
+        print("lab down", file=out)
+        return 3
+    present = set(netns.list_namespaces())
+    print("lab up (keeper pid %d, prefix %s)" % (state["keeper_pid"], state["prefix"]), file=out)
+    for role, name in sorted(state["namespaces"].items()):
+        print("  %-7s %s%s" % (role, name, "" if name in present else "  MISSING"), file=out)
+    print("  gateway %s, site %s" % (state["gateway"], state["site"]), file=out)
+    print("  start the agent:  ip netns exec %s %s -m vpnspot_router agent --wg-config %s "
+          "--settings %s --run-dir %s" % (state["namespaces"]["router"], sys.executable,
+                                          state["wg_config"], state["settings"], state["run_dir"]),
+          file=out)
+    return 0 if all(n in present for n in state["namespaces"].values()) else 1
+
+
+def main(argv):
+    if os.geteuid() != 0:
+        print("error: the namespace lab needs root", file=sys.stderr)
+        return 2
+    missing = missing_tools()
+    if missing:
+        print("error: missing tools: %s; run `bash vpnspot_router/lab/setup.sh` as root"
+              % ", ".join(missing), file=sys.stderr)
+        return 2
+    commands = {"up": lab_up, "down": lab_down, "status": lab_status}
+    if argv == ["keep"]:
+        return _keeper()
+    if len(argv) != 1 or argv[0] not in commands:
+        print("usage: vpnspot lab up|down|status", file=sys.stderr)
+        return 2
+    return commands[argv[0]]()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,146 @@
+"""The household's network settings file and the plan derived from it.
+
+Owns: parsing the small settings file the agent and `vpnspot killswitch`
+read (until UCI arrives with its own issue), and `NetPlan`, the one object
+every desired-state builder in net/ takes. Pure: no files are opened here
+(callers pass text), nothing touches the OS.
+
+Settings file: one `key = value` per line, `#` starts a comment.
+
+    kill_switch = on       on | off   on: LAN traffic never leaves except through the tunnel
+    dns = tunnel           tunnel | off   tunnel: every LAN DNS query goes to the tunnel's resolver
+    ipv6 = auto            auto | off   auto: IPv6 through the tunnel when the server offers it;
+                                        off (or no IPv6 from the server): LAN IPv6 is blocked
+    mtu = auto             auto | 1280..1500   auto: WAN MTU - 80 (1500 -> 1420, PPPoE 1492 -> 1412)
+    lan = br-lan           the LAN bridge
+    wan = wan              the WAN device
+    tunnel = vpnspot0      the tunnel device the agent creates
+
+Unknown keys, bad values and repeated keys are errors naming file, line and
+key; nothing is applied from a file with an error.
+"""
+
+DEFAULTS = {"kill_switch": "on", "dns": "tunnel", "ipv6": "auto", "mtu": "auto",
+            "lan": "br-lan", "wan": "wan", "tunnel": "vpnspot0"}
+CHOICES = {"kill_switch": ("on", "off"), "dns": ("tunnel", "off"), "ipv6": ("auto", "off")}
+IFNAME_KEYS = ("lan", "wan", "tunnel")
+MTU_MIN = 1280          # the IPv6 minimum; a smaller tunnel MTU would break IPv6 inside it
+MTU_MAX = 1500
+WG_OVERHEAD = 80        # outer IPv6 40 + UDP 8 + WireGuard header 16 + tag 16
+DEFAULT_WAN_MTU = 1500
+IFNAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_."
+
+
+class SettingsError(ValueError):
+    def __init__(self, filename, line, key, message):
+        self.filename = filename
+        self.line = line
+        self.key = key
+        where = filename if line is None else "%s:%d" % (filename, line)
+        ValueError.__init__(self, "%s: %s: %s" % (where, key, message) if key else
+                            "%s: %s" % (where, message))
+
+
+def valid_ifname(name):
+    """Interface names go into nft rule text and ip commands: allow only the
+    characters Linux and OpenWrt use, so a setting can never inject a rule."""
+    return 0 < len(name) <= 15 and all(c in IFNAME_CHARS for c in name)
+
+
+def parse_settings(text, filename="settings"):
+    values = dict(DEFAULTS)
+    seen = {}
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        key, sep, value = line.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key:
+            raise SettingsError(filename, lineno, None, "expected `key = value`, got %r" % raw.strip())
+        if key not in DEFAULTS:
+            raise SettingsError(filename, lineno, key, "unknown setting; known: %s"
+                                % ", ".join(sorted(DEFAULTS)))
+        if key in seen:
+            raise SettingsError(filename, lineno, key, "set twice (first on line %d)" % seen[key])
+        seen[key] = lineno
+        if key in CHOICES and value not in CHOICES[key]:
+            raise SettingsError(filename, lineno, key, "%r is not one of %s"
+                                % (value, " | ".join(CHOICES[key])))
+        if key == "mtu" and value != "auto":
+            if not value.isdigit() or not MTU_MIN <= int(value) <= MTU_MAX:
+                raise SettingsError(filename, lineno, key, "%r is not auto or a number from %d to %d"
+                                    % (value, MTU_MIN, MTU_MAX))
+        if key in IFNAME_KEYS and not valid_ifname(value):
+            raise SettingsError(filename, lineno, key, "%r is not an interface name (1-15 of "
+                                "letters, digits, '-', '_', '.')" % value)
+        values[key] = value
+    if len(set(values[k] for k in IFNAME_KEYS)) != len(IFNAME_KEYS):
+        raise SettingsError(filename, None, None, "lan, wan and tunnel must be three different "
+                            "interfaces (got %s, %s, %s)" % tuple(values[k] for k in IFNAME_KEYS))
+    return values
+
+
+def tunnel_mtu(setting, wan_mtu, config_mtu=None):
+    """The tunnel MTU: an explicit setting wins, then the WireGuard config's
+    MTU, else derived from the WAN so an encrypted full-size packet still
+    fits the WAN without fragmenting."""
+    if setting != "auto":
+        return int(setting)
+    if config_mtu:
+        return config_mtu
+    derived = (wan_mtu or DEFAULT_WAN_MTU) - WG_OVERHEAD
+    return max(MTU_MIN, min(derived, MTU_MAX - WG_OVERHEAD))
+
+
+class NetPlan:
+    """Everything the firewall and routing builders need, decided once.
+
+    resolver4/resolver6: the tunnel's DNS servers (None if the config names
+    none); ipv6_tunnel: True when IPv6 is carried by the tunnel (setting
+    auto and the server gave us an IPv6 address and route), else LAN IPv6
+    is blocked."""
+
+    def __init__(self, settings, resolver4=None, resolver6=None, ipv6_offered=False,
+                 wan_mtu=None, config_mtu=None):
+        self.kill_switch = settings["kill_switch"] == "on"
+        self.dns_tunnel = settings["dns"] == "tunnel"
+        self.lan = settings["lan"]
+        self.wan = settings["wan"]
+        self.tunnel = settings["tunnel"]
+        self.resolver4 = resolver4
+        self.resolver6 = resolver6
+        self.ipv6_tunnel = settings["ipv6"] == "auto" and bool(ipv6_offered)
+        self.mtu = tunnel_mtu(settings["mtu"], wan_mtu, config_mtu)
+        self.wan_mtu = wan_mtu
+
+    @property
+    def ipv6_mode(self):
+        return "tunnel" if self.ipv6_tunnel else "blocked"
+
+    @property
+    def dns_mode(self):
+        if not self.dns_tunnel:
+            return "off"
+        return "tunnel" if self.resolver4 or self.resolver6 else "blocked (no tunnel resolver known)"
+
+    def as_dict(self):
+        return {"kill_switch": "on" if self.kill_switch else "off", "dns": self.dns_mode,
+                "resolver4": self.resolver4, "resolver6": self.resolver6, "ipv6": self.ipv6_mode,
+                "mtu": self.mtu, "wan_mtu": self.wan_mtu, "lan": self.lan, "wan": self.wan,
+                "tunnel": self.tunnel}
+
+
+def plan_from_config(settings, conf=None, wan_mtu=None):
+    """A NetPlan from settings and (optionally) a parsed WgConfig. Without a
+    config (boot, before the agent) nothing is known about the tunnel: DNS
+    is blocked and IPv6 is blocked, which fails closed."""
+    if conf is None:
+        return NetPlan(settings, wan_mtu=wan_mtu)
+    iface = conf.interface
+    r4 = [a for a in iface.dns if ":" not in a]
+    r6 = [a for a in iface.dns if ":" in a]
+    has6 = any(":" in a for a, _ in iface.addresses) and any(
+        ":" in p[0] for peer in conf.peers for p in peer.allowed_ips)
+    return NetPlan(settings, resolver4=r4[0] if r4 else None, resolver6=r6[0] if r6 else None,
+                   ipv6_offered=has6, wan_mtu=wan_mtu, config_mtu=iface.mtu)
