@@ -6,6 +6,8 @@
         like `wg genkey` / `wg pubkey`, through our crypto provider
   vpnspot agent | status | killswitch
         the router agent, its status, and the boot-time kill switch (vpnspot_router.agent)
+  vpnspot web --listen LAN_ADDR:PORT
+        the household web UI on the LAN address (vpnspot_router.web)
   vpnspot enroll | servers
         enroll with the VPN Spot service, list its servers (vpnspot_router.provider)
   vpnspot hw probe | choose
@@ -162,6 +164,8 @@ def build_parser():
     hw_cli.register(sub)
     from vpnspot_router.provider import commands as provider_commands
     provider_commands.register(sub)
+    from vpnspot_router.web import server as web_server
+    web_server.register(sub)
     return parser
 
 

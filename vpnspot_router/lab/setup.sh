@@ -12,10 +12,13 @@ set -eu
 
 # Everything the lab and the tests call: the wireguard-go peer, `wg`, `ip`,
 # nftables for the kill switch, ping, iperf3/socat/busybox for traffic and small
-# services, tcpdump for leak captures, procps for process inspection.
+# services, tcpdump for leak captures, procps for process inspection,
+# dnsmasq-base (the binary without a system service) for the lab's
+# resolvers, chromium for the web UI's browser tests (driven by Playwright).
 APT_PACKAGES="python3 python3-venv python3-pip ca-certificates
 wireguard-go wireguard-tools iproute2 nftables iperf3 tcpdump procps
-socat busybox-static iputils-ping dnsmasq-base"
+socat busybox-static iputils-ping dnsmasq-base
+chromium"
 
 script_dir=$(cd "$(dirname "$0")" && pwd)
 repo_root=$(cd "${script_dir}/../.." && pwd)

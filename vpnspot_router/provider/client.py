@@ -336,7 +336,9 @@ class ProviderClient:
             return None, ServiceUnavailable(detail="HTTP %d" % resp.status), None
         try:
             data = json.loads(resp.body)
-        except ValueError:
+        except (ValueError, RecursionError):
+            # RecursionError: nesting deeper than the interpreter's stack (a
+            # 1 MiB answer holds 500,000 '['), which json reports that way.
             return None, ProtocolError(detail="HTTP %d with a body that is not JSON" % resp.status), None
         if 200 <= resp.status < 300:
             if resp.status not in self.spec.documented_statuses(op):

@@ -1,0 +1,582 @@
+"""The web UI's pages and JSON API: app(backend, config) -> a WSGI app.
+
+Request pipeline (outermost first):
+  security.Guard   Host must name the router (else 421), body within the
+                   size limit (else 413), security headers on every answer
+  Bottle routes    session from the one cookie (made on the first visit);
+                   pages that need the admin redirect to the wizard or the
+                   sign-in; every POST checks the session's CSRF token
+                   before it looks at any other field
+  templates        webui/templates, Bottle SimpleTemplate: {{ }} escapes
+                   everything; the only unescaped output is the chart SVG,
+                   which chart.py builds from numbers and escapes itself
+
+The wizard is derived from state, not stored: no password -> set it; not
+signed in -> sign in; not enrolled -> account; then region and kill switch
+(both always offered once after enrollment) -> status.
+"""
+
+import json
+import os
+import time
+
+import bottle
+
+from . import chart, security
+from .backend import BackendError, FieldError, KILL_SWITCH_OFF_WARNING, NotAvailable
+
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_WEBUI = os.path.join(os.path.dirname(os.path.dirname(PACKAGE_DIR)), "webui")
+STATIC_FILES = ("style.css", "app.js")
+
+
+class WebConfig:
+    """Where and how the UI is served. allowed_hosts: the names and addresses
+    the Host header may carry (the LAN address is always added)."""
+
+    def __init__(self, host="192.168.1.1", port=443, state_dir="/etc/vpnspot", https=True,
+                 allowed_hosts=(), webui_dir=None, max_body=128 * 1024, memory_only=False,
+                 redirect_port=None, names=("vpnspot.lan", "router.lan", "openwrt.lan")):
+        if host in ("0.0.0.0", "::", ""):
+            raise ValueError("the web UI binds one LAN address, never all of them (%r)" % host)
+        self.host = host
+        self.port = port
+        self.state_dir = state_dir
+        self.https = https
+        self.webui_dir = webui_dir or DEFAULT_WEBUI
+        self.max_body = max_body
+        self.memory_only = memory_only
+        self.redirect_port = redirect_port
+        shown = "[%s]" % host if ":" in host else host
+        self.allowed_hosts = [shown] + list(names) + list(allowed_hosts)
+
+    def url(self):
+        shown = "[%s]" % self.host if ":" in self.host else self.host
+        scheme = "https" if self.https else "http"
+        default = 443 if self.https else 80
+        return "%s://%s%s/" % (scheme, shown, "" if self.port == default else ":%d" % self.port)
+
+
+class Templates:
+    def __init__(self, directory):
+        self.directory = directory
+        self.cache = {}
+
+    def render(self, name, **kw):
+        tpl = self.cache.get(name)
+        if tpl is None:
+            tpl = bottle.SimpleTemplate(name=name, lookup=[self.directory])
+            self.cache[name] = tpl
+        return tpl.render(**kw)
+
+
+def app(backend, config, clock=time.monotonic):
+    """The WSGI application (Guard around Bottle). `clock` drives sessions and
+    the lockout, so tests can pass time without sleeping."""
+    web = bottle.Bottle(catchall=True)
+    templates = Templates(os.path.join(config.webui_dir, "templates"))
+    static_dir = os.path.join(config.webui_dir, "static")
+    passwords = security.PasswordStore(config.state_dir, memory_only=config.memory_only)
+    sessions = security.Sessions(clock)
+    lockout = security.Lockout(clock)
+    web.config["vpnspot.passwords"] = passwords       # for tests and the server
+
+    # -- per-request helpers ----------------------------------------------------
+
+    def session():
+        s = bottle.request.environ.get("vpnspot.session")
+        if s is not None:
+            return s
+        s = sessions.get(bottle.request.get_cookie(security.COOKIE_NAME))
+        if s is None:
+            s = sessions.new()
+            set_cookie(s)
+        bottle.request.environ["vpnspot.session"] = s
+        return s
+
+    def set_cookie(s):
+        bottle.response.set_cookie(security.COOKIE_NAME, s.sid, path="/", httponly=True,
+                                   samesite="strict", secure=config.https)
+
+    def form(name, limit=4096):
+        value = bottle.request.forms.getunicode(name, default="") or ""
+        return value[:limit]
+
+    def flash(kind, text):
+        session().flash.append((kind, text))
+
+    def render(name, status=200, **kw):
+        s = session()
+        settings = {}
+        try:
+            settings = backend.settings()
+        except BackendError:
+            pass
+        page = {"csrf": s.csrf, "signed_in": s.authenticated,
+                "provider": settings.get("provider_name", "VPN Spot"),
+                "branded": bool(settings.get("branding")),
+                "flash": s.flash, "active": kw.get("active", ""),
+                "title": kw.get("title", "")}
+        s.flash = []
+        kw["page"] = page
+        bottle.response.status = status
+        bottle.response.set_header("Content-Type", "text/html; charset=utf-8")
+        bottle.response.set_header("Cache-Control", "no-store")
+        return templates.render(name, **kw)
+
+    def refuse_csrf():
+        return render("message.tpl", status=403, title="Refused",
+                      heading="This form has expired",
+                      text="The page was open too long, or the request did not come from this "
+                           "router's own pages. Nothing was changed. Go back, reload the page "
+                           "and try again.")
+
+    def check_csrf():
+        token = bottle.request.forms.getunicode("csrf", default="") or \
+            bottle.request.get_header("X-CSRF-Token", "")
+        return security.csrf_ok(session(), token)
+
+    def wizard_target():
+        """Where an authenticated visitor belongs before setup is finished."""
+        if not passwords.is_set():
+            return "/setup/password"
+        if not session().authenticated:
+            return "/login"
+        try:
+            if not backend.status().get("enrolled"):
+                return "/setup/account"
+        except BackendError:
+            pass
+        return None
+
+    def page(handler):
+        """A page for the signed-in admin; POSTs need the CSRF token."""
+        def wrapped(*a, **kw):
+            if not passwords.is_set():
+                return bottle.redirect("/setup/password", 303)
+            if not session().authenticated:
+                return bottle.redirect("/login", 303)
+            if bottle.request.method == "POST" and not check_csrf():
+                return refuse_csrf()
+            return handler(*a, **kw)
+        wrapped.__name__ = handler.__name__
+        return wrapped
+
+    def api(handler):
+        def wrapped(*a, **kw):
+            bottle.response.set_header("Cache-Control", "no-store")
+            if not passwords.is_set() or not session().authenticated:
+                bottle.response.status = 401
+                bottle.response.set_header("Content-Type", "application/json")
+                return json.dumps({"error": "sign in first"})
+            if bottle.request.method != "GET" and not check_csrf():
+                bottle.response.status = 403
+                bottle.response.set_header("Content-Type", "application/json")
+                return json.dumps({"error": "missing or wrong CSRF token; nothing was changed"})
+            result = handler(*a, **kw)
+            if isinstance(result, (dict, list)):
+                bottle.response.set_header("Content-Type", "application/json")
+                return json.dumps(result)
+            return result
+        wrapped.__name__ = handler.__name__
+        return wrapped
+
+    # -- wizard -----------------------------------------------------------------
+
+    @web.get("/")
+    def index():
+        return bottle.redirect(wizard_target() or "/status", 303)
+
+    @web.route("/setup/password", method=["GET", "POST"])
+    def setup_password():
+        if passwords.is_set():
+            return bottle.redirect("/login" if not session().authenticated else "/status", 303)
+        error = None
+        if bottle.request.method == "POST":
+            if not check_csrf():
+                return refuse_csrf()
+            try:
+                security.check_new_password(form("password", 10000), form("repeat", 10000))
+            except security.PasswordError as e:
+                error = str(e)
+            else:
+                passwords.set(form("password", 10000))
+                s = sessions.rotate(session())
+                s.authenticated = True
+                bottle.request.environ["vpnspot.session"] = s
+                set_cookie(s)
+                return bottle.redirect("/setup/account", 303)
+        return render("setup_password.tpl", status=400 if error else 200, title="Welcome",
+                      error=error)
+
+    @web.route("/login", method=["GET", "POST"])
+    def login():
+        if not passwords.is_set():
+            return bottle.redirect("/setup/password", 303)
+        error = None
+        status = 200
+        if bottle.request.method == "POST":
+            if not check_csrf():
+                return refuse_csrf()
+            if lockout.remaining():
+                status = 429
+            elif passwords.verify(form("password", security.MAX_PASSWORD + 1)):
+                lockout.succeeded()
+                s = sessions.rotate(session())
+                s.authenticated = True
+                bottle.request.environ["vpnspot.session"] = s
+                set_cookie(s)
+                return bottle.redirect(wizard_target() or "/status", 303)
+            else:
+                lockout.failed()
+                status = 429 if lockout.remaining() else 401
+                error = "That password is not right."
+        wait = lockout.remaining()
+        if wait:
+            error = ("Too many wrong passwords. Signing in is locked for %d seconds; "
+                     "try again after that." % wait)
+        return render("login.tpl", status=status, title="Sign in", error=error, locked=bool(wait))
+
+    @web.post("/logout")
+    @page
+    def logout():
+        sessions.drop(session())
+        bottle.response.delete_cookie(security.COOKIE_NAME, path="/")
+        return bottle.redirect("/login", 303)
+
+    @web.route("/setup/account", method=["GET", "POST"])
+    @page
+    def setup_account():
+        error = None
+        field = None
+        email = ""
+        if bottle.request.method == "POST":
+            email = form("email", 254)
+            try:
+                backend.enroll(email, form("code", 64))
+            except BackendError as e:
+                error, field = e.message, e.field
+            else:
+                flash("ok", "Signed in to your VPN Spot account.")
+                return bottle.redirect("/setup/region", 303)
+        return render("setup_account.tpl", status=400 if error else 200, title="Your account",
+                      error=error, field=field, email=email)
+
+    @web.route("/setup/region", method=["GET", "POST"])
+    @page
+    def setup_region():
+        error = None
+        if bottle.request.method == "POST":
+            try:
+                backend.set_region(form("region", 64))
+            except BackendError as e:
+                error = e.message
+            else:
+                return bottle.redirect("/setup/protection", 303)
+        data = _servers(backend)
+        regions = []
+        for srv in data["servers"]:
+            if srv["region"] not in [r[0] for r in regions]:
+                regions.append((srv["region"], "%s, %s" % (srv["city"], srv["country"])))
+        return render("setup_region.tpl", status=400 if error else 200, title="Choose a region",
+                      error=error, regions=regions, note=data.get("note"))
+
+    @web.route("/setup/protection", method=["GET", "POST"])
+    @page
+    def setup_protection():
+        error = None
+        if bottle.request.method == "POST":
+            locked = "kill_switch" in backend.settings()["locked"]
+            try:
+                # A locked kill switch keeps the provider's value; the empty
+                # change still tells the backend that setup is finished.
+                backend.change_settings({} if locked else
+                                        {"kill_switch": "1" if form("kill_switch") else "0"})
+            except BackendError as e:
+                error = e.message
+            else:
+                flash("ok", "Setup is finished.")
+                return bottle.redirect("/status", 303)
+        settings = backend.settings()
+        return render("setup_protection.tpl", status=400 if error else 200, title="Protection",
+                      error=error, locked=settings["locked"].get("kill_switch"),
+                      warning=KILL_SWITCH_OFF_WARNING)
+
+    # -- pages ------------------------------------------------------------------
+
+    @web.get("/status")
+    @page
+    def status_page():
+        target = wizard_target()
+        if target:
+            return bottle.redirect(target, 303)
+        st = backend.status()
+        traffic = backend.traffic()
+        return render("status.tpl", title="Status", active="status", st=st,
+                      fmt=_fmt, day_svg=chart.svg(traffic["hourly"], "hourly", "chart-day"),
+                      month_svg=chart.svg(traffic["daily"], "daily", "chart-month"))
+
+    @web.route("/servers", method=["GET", "POST"])
+    @page
+    def servers_page():
+        error = None
+        if bottle.request.method == "POST":
+            try:
+                backend.select_server(form("server", 64))
+            except BackendError as e:
+                error = e.message
+            else:
+                flash("ok", "Server choice saved.")
+                return bottle.redirect("/servers", 303)
+        return render("servers.tpl", status=400 if error else 200, title="Servers",
+                      active="servers", error=error, data=_servers(backend))
+
+    @web.route("/settings", method=["GET", "POST"])
+    @page
+    def settings_page():
+        error = None
+        field = None
+        current = backend.settings()
+        if bottle.request.method == "POST":
+            changes = _settings_changes(current, form)
+            try:
+                if changes:
+                    backend.change_settings(changes)
+            except BackendError as e:
+                error, field = e.message, e.field
+            else:
+                flash("ok", "Settings saved." if changes else "Nothing to change.")
+                return bottle.redirect("/settings", 303)
+        return render("settings.tpl", status=400 if error else 200, title="Settings",
+                      active="settings", error=error, field=field, s=current,
+                      warning=KILL_SWITCH_OFF_WARNING)
+
+    @web.get("/wireguard")
+    @page
+    def wireguard_page():
+        return render("wireguard.tpl", title="WireGuard", active="wireguard", error=None,
+                      result=None)
+
+    @web.post("/wireguard/import")
+    @page
+    def wireguard_import():
+        upload = bottle.request.files.get("conf")
+        text = ""
+        if upload is not None and upload.filename:
+            raw = upload.file.read(64 * 1024 + 1)
+            text = raw.decode("utf-8", "replace")
+        else:
+            text = form("text", 64 * 1024 + 1)
+        if not text.strip():
+            return render("wireguard.tpl", status=400, title="WireGuard", active="wireguard",
+                          error={"message": "choose a .conf file or paste its text", "line": None,
+                                 "field": None}, result=None)
+        try:
+            result = backend.import_wg_config(text)
+        except BackendError as e:
+            return render("wireguard.tpl", status=400, title="WireGuard", active="wireguard",
+                          error={"message": e.message, "line": e.line, "field": e.field},
+                          result=None)
+        return render("wireguard.tpl", title="WireGuard", active="wireguard", error=None,
+                      result=result)
+
+    @web.post("/wireguard/export")
+    @page
+    def wireguard_export():
+        include = form("include_private") == "1"
+        try:
+            text = backend.export_wg_config(include)
+        except BackendError as e:
+            flash("error", e.message)
+            return bottle.redirect("/wireguard", 303)
+        bottle.response.set_header("Content-Type", "text/plain; charset=utf-8")
+        bottle.response.set_header("Content-Disposition", 'attachment; filename="vpnspot-router.conf"')
+        bottle.response.set_header("Cache-Control", "no-store")
+        return text
+
+    @web.get("/diagnostics")
+    @page
+    def diagnostics_page():
+        diag = backend.diagnostics()
+        entries = None
+        s = session()
+        if s.debug_token and diag["debug"]["open"]:
+            try:
+                entries = backend.debug_entries(s.debug_token)
+            except BackendError:
+                entries = None
+        elif not diag["debug"]["open"]:
+            s.debug_token = None
+        return render("diagnostics.tpl", title="Diagnostics", active="diagnostics", diag=diag,
+                      entries=entries, mine=bool(s.debug_token), fmt=_fmt)
+
+    @web.post("/diagnostics/debug/open")
+    @page
+    def debug_open():
+        text = form("minutes", 10).strip()
+        if not text.isdigit() or not 1 <= int(text) <= 1440:
+            flash("error", "The time limit is a whole number of minutes from 1 to 1440 (24 hours).")
+            return bottle.redirect("/diagnostics", 303)
+        try:
+            session().debug_token = backend.open_debug(int(text) * 60)
+        except BackendError as e:
+            flash("error", e.message)
+        else:
+            flash("ok", "Debug session open for %s minutes. Its details stay in the router's "
+                        "memory and are deleted when it ends." % text)
+        return bottle.redirect("/diagnostics", 303)
+
+    @web.post("/diagnostics/debug/close")
+    @page
+    def debug_close():
+        s = session()
+        try:
+            backend.close_debug(s.debug_token or "")
+        except BackendError as e:
+            flash("error", e.message)
+        else:
+            flash("ok", "Debug session closed; everything it recorded is deleted.")
+        s.debug_token = None
+        return bottle.redirect("/diagnostics", 303)
+
+    @web.get("/diagnostics/bundle")
+    @page
+    def support_bundle():
+        try:
+            text = backend.support_bundle()
+        except BackendError as e:
+            flash("error", e.message)
+            return bottle.redirect("/diagnostics", 303)
+        bottle.response.set_header("Content-Type", "text/plain; charset=utf-8")
+        bottle.response.set_header("Content-Disposition",
+                                   'attachment; filename="vpnspot-support.txt"')
+        return text
+
+    @web.get("/about")
+    @page
+    def about_page():
+        return render("about.tpl", title="About", active="about", about=backend.about())
+
+    # -- JSON API (same session as the pages) -------------------------------------
+
+    @web.get("/api/status")
+    @api
+    def api_status():
+        return backend.status()
+
+    @web.get("/api/chart/<kind:re:hourly|daily>")
+    @api
+    def api_chart(kind):
+        bottle.response.set_header("Content-Type", "image/svg+xml")
+        ident = "chart-day" if kind == "hourly" else "chart-month"
+        return chart.svg(backend.traffic()[kind], kind, ident)
+
+    @web.get("/api/servers")
+    @api
+    def api_servers():
+        return _servers(backend)
+
+    @web.get("/api/debug")
+    @api
+    def api_debug():
+        return backend.diagnostics()["debug"]
+
+    # -- static and errors ----------------------------------------------------------
+
+    @web.get("/favicon.ico")
+    def favicon():
+        # Browsers ask for it on every visit; no icon ships (flash budget).
+        return bottle.HTTPResponse(status=204)
+
+    @web.get("/static/<name>")
+    def static(name):
+        if name == "brand.css":
+            branding = backend.settings().get("branding", {})
+            # Colours come checked as #rrggbb from core/config.py.
+            lines = [":root {"]
+            if "colour_primary" in branding:
+                lines.append("  --primary: %s;" % branding["colour_primary"])
+            if "colour_accent" in branding:
+                lines.append("  --accent: %s;" % branding["colour_accent"])
+            lines.append("}")
+            bottle.response.set_header("Content-Type", "text/css; charset=utf-8")
+            return "\n".join(lines) + "\n"
+        if name not in STATIC_FILES:
+            return bottle.HTTPError(404, "Not found")
+        result = bottle.static_file(name, root=static_dir)
+        result.set_header("Cache-Control", "max-age=3600")
+        return result
+
+    def error_page(code, heading):
+        def handler(error):
+            bottle.response.set_header("Cache-Control", "no-store")
+            try:
+                return render("message.tpl", status=code, title=heading, heading=heading,
+                              text="Go back to the status page.")
+            except Exception:
+                return heading
+        return handler
+
+    web.error(404)(error_page(404, "Page not found"))
+    web.error(405)(error_page(405, "Not allowed"))
+    web.error(500)(error_page(500, "Something went wrong on the router"))
+
+    wrapped = security.Guard(web, config.allowed_hosts, config.max_body, hsts=False)
+    wrapped.bottle = web
+    return wrapped
+
+
+def _servers(backend):
+    try:
+        return backend.servers()
+    except NotAvailable as e:
+        return {"selected": "fastest", "region": "fastest", "servers": [], "note": e.message}
+    except BackendError as e:
+        return {"selected": "fastest", "region": "fastest", "servers": [], "note": e.message}
+
+
+def _settings_changes(current, form):
+    """The settings form -> {key: new text} for the unlocked fields that differ."""
+    values = current["values"]
+    locked = current["locked"]
+    wanted = {"kill_switch": "1" if form("kill_switch") == "1" else "0",
+              "dns_mode": form("dns_mode", 20),
+              "ipv6_mode": form("ipv6_mode", 20),
+              "report_period_minutes": form("report_period_minutes", 20).strip()}
+    mtu_mode = form("mtu_mode", 10)
+    wanted["mtu"] = "auto" if mtu_mode == "auto" else form("mtu", 20).strip()
+    servers = [s for s in form("dns_servers", 1000).replace(",", " ").split() if s]
+    wanted["dns_servers"] = servers if wanted["dns_mode"] == "custom" else []
+    changes = {}
+    for key, value in wanted.items():
+        if key in locked:
+            continue
+        now = values.get(key)
+        if key == "dns_servers":
+            if list(value) != list(now or []):
+                changes[key] = value
+        elif value != now:
+            changes[key] = value
+    return changes
+
+
+def _fmt(kind, value):
+    """Numbers for people: durations, rates and byte counts; '-' when unknown."""
+    if value is None:
+        return "-"
+    if kind == "duration":
+        value = int(value)
+        if value < 120:
+            return "%d s" % value
+        if value < 7200:
+            return "%d min" % (value // 60)
+        if value < 172800:
+            return "%d h %d min" % (value // 3600, value % 3600 // 60)
+        return "%d days" % (value // 86400)
+    if kind == "rate":
+        return "%s/s" % chart.human_bytes(value)
+    if kind == "bytes":
+        return chart.human_bytes(value)
+    if kind == "time":
+        return time.strftime("%H:%M:%S UTC", time.gmtime(value))
+    return str(value)
