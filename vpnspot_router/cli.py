@@ -1,7 +1,8 @@
 """The `vpnspot` command: one entry point, one subcommand per job.
 
   vpnspot tunnel up CONFIG [--ifname NAME] [--status-file F] [--foreground]
-        run the userspace WireGuard tunnel of a wg-quick config until SIGTERM
+                    [--backend auto|kernel|userspace]
+        run the WireGuard tunnel of a wg-quick config until SIGTERM
   vpnspot genkey | vpnspot pubkey
         like `wg genkey` / `wg pubkey`, through our crypto provider
   vpnspot agent | status | killswitch
@@ -70,6 +71,13 @@ def cmd_tunnel_up(args):
     from vpnspot_router.tunnel import dataplane, tun
 
     status_path = args.status_file or dataplane.default_status_path(ifname)
+    if _tunnel_backend(args.backend) == "kernel":
+        from vpnspot_router.tunnel import kernel
+        try:
+            return kernel.serve(conf, ifname, status_path=status_path,
+                                status_interval=args.status_interval)
+        except kernel.KernelError as e:
+            return _error(str(e), EXIT_FAILURE)
     try:
         # Test and lab hook only: shortened protocol timers.
         timing = dataplane.parse_timing(os.environ.get("VPNSPOT_WG_TIMING", ""))
@@ -87,6 +95,20 @@ def cmd_tunnel_up(args):
         "tunnel %s up: %d peer(s), UDP port %d, status in %s",
         plane.ifname, len(conf.peers), plane.bind.port, status_path)
     return plane.run()
+
+
+def _tunnel_backend(requested):
+    """'kernel' or 'userspace' for --backend, printing which and why."""
+    if requested == "userspace":
+        print("vpnspot: userspace WireGuard (--backend userspace)", file=sys.stderr)
+        return "userspace"
+    from vpnspot_router.tunnel.kernel import module_available
+    state = module_available()
+    if requested == "kernel" or state:
+        print("vpnspot: kernel WireGuard: %s" % state.reason, file=sys.stderr)
+        return "kernel"
+    print("vpnspot: userspace WireGuard: %s" % state.reason, file=sys.stderr)
+    return "userspace"
 
 
 def cmd_genkey(args):
@@ -136,7 +158,7 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    tunnel = sub.add_parser("tunnel", help="run a userspace WireGuard tunnel")
+    tunnel = sub.add_parser("tunnel", help="run a WireGuard tunnel from a wg-quick config")
     tsub = tunnel.add_subparsers(dest="tunnel_command", metavar="ACTION")
     tsub.required = True
     up = tsub.add_parser("up", help="bring up CONFIG and run in the foreground until SIGTERM")
@@ -147,6 +169,9 @@ def build_parser():
     up.add_argument("--status-interval", type=float, default=10.0, help="seconds between status writes")
     up.add_argument("--foreground", action="store_true",
                     help="accepted for procd/systemd clarity; the tunnel always runs in the foreground")
+    up.add_argument("--backend", choices=("auto", "kernel", "userspace"), default="userspace",
+                    help="kernel WireGuard, our userspace one, or auto: kernel when the "
+                    "wireguard module loads, else userspace (default: userspace)")
     up.add_argument("-v", "--verbose", action="store_true", help="log handshake attempts too")
     up.set_defaults(func=cmd_tunnel_up)
 
@@ -157,15 +182,16 @@ def build_parser():
     from vpnspot_router import agent
     agent.register(sub)
 
-    lab = sub.add_parser("lab", help="namespace lab demo (source checkouts only)")
+    lab = sub.add_parser("lab", help="namespace lab: demo, up, down, status (source checkouts only)")
     lab.add_argument("lab_args", nargs=argparse.REMAINDER)
     lab.set_defaults(func=cmd_lab)
+    # Each module's register() only declares arguments; heavy imports
+    # (bottle, pyserial, pyroute2) wait until its command runs.
     from vpnspot_router.hw import cli as hw_cli
-    hw_cli.register(sub)
     from vpnspot_router.provider import commands as provider_commands
-    provider_commands.register(sub)
     from vpnspot_router.web import server as web_server
-    web_server.register(sub)
+    for module in (hw_cli, provider_commands, web_server):
+        module.register(sub)
     return parser
 
 

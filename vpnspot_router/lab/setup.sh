@@ -14,11 +14,13 @@ set -eu
 # nftables for the kill switch, ping, iperf3/socat/busybox for traffic and small
 # services, tcpdump for leak captures, procps for process inspection,
 # dnsmasq-base (the binary without a system service) for the lab's
-# resolvers, chromium for the web UI's browser tests (driven by Playwright).
+# resolvers, chromium for the web UI's browser tests (driven by Playwright),
+# qemu-system-x86 and kmod (depmod, modprobe -d) to boot the router VM of
+# tests/vm.
 APT_PACKAGES="python3 python3-venv python3-pip ca-certificates
 wireguard-go wireguard-tools iproute2 nftables iperf3 tcpdump procps
 socat busybox-static iputils-ping dnsmasq-base
-chromium"
+chromium qemu-system-x86 kmod"
 
 script_dir=$(cd "$(dirname "$0")" && pwd)
 repo_root=$(cd "${script_dir}/../.." && pwd)

@@ -21,7 +21,8 @@ import tempfile
 import threading
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
-from .app import WebConfig, app
+# .app (and bottle with it, ~12 MB) is imported only when the UI is served,
+# so registering this command costs the other `vpnspot` commands nothing.
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -90,6 +91,7 @@ def serve(backend, config, ready=None):
         from .tls import ensure_certificate
         names = [config.host] + [h for h in config.allowed_hosts if not h.startswith("[")]
         cert = ensure_certificate(config.state_dir, list(dict.fromkeys(names)))
+    from .app import app
     server = make_server(app(backend, config), config.host, config.port, cert)
     servers = [server]
     if config.redirect_port:
@@ -119,6 +121,7 @@ def parse_listen(text):
 
 
 def cmd_web(args):
+    from .app import WebConfig
     try:
         host, port = parse_listen(args.listen)
     except ValueError as e:
