@@ -9,6 +9,8 @@
         the router agent, its status, and the boot-time kill switch (vpnspot_router.agent)
   vpnspot web --listen LAN_ADDR:PORT
         the household web UI on the LAN address (vpnspot_router.web)
+  vpnspot console [--tty DEV]
+        the technician's serial console shell (vpnspot_router.console)
   vpnspot enroll | servers
         enroll with the VPN Spot service, list its servers (vpnspot_router.provider)
   vpnspot hw probe | choose
@@ -190,7 +192,8 @@ def build_parser():
     from vpnspot_router.hw import cli as hw_cli
     from vpnspot_router.provider import commands as provider_commands
     from vpnspot_router.web import server as web_server
-    for module in (hw_cli, provider_commands, web_server):
+    from vpnspot_router.console import server as console_server
+    for module in (hw_cli, provider_commands, web_server, console_server):
         module.register(sub)
     return parser
 

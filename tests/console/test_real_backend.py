@@ -1,0 +1,55 @@
+"""`vpnspot console` over the real backend and real files (stdin/stdout,
+as on a UART login): config changes are checked, ISP-locked, and saved in
+one atomic write; factory-reset erases; nothing pretends the supervisor runs."""
+
+import json
+import os
+import subprocess
+import sys
+
+PROVISIONING = "config provider 'provider'\n\toption name 'Example ISP'\n\tlist lock 'kill_switch'\n"
+
+
+def _console(tmp_path, script):
+    (tmp_path / "prov").write_text(PROVISIONING)
+    argv = [sys.executable, "-m", "vpnspot_router", "console", "--json",
+            "--config", str(tmp_path / "vpnspot"), "--provisioning", str(tmp_path / "prov"),
+            "--run-dir", str(tmp_path / "run"), "--state", str(tmp_path / "state")]
+    proc = subprocess.run(argv, input=script.encode(), capture_output=True, timeout=30)
+    out = [json.loads(l) for l in proc.stdout.decode().replace("vpnspot> ", "").split("\r\n")
+           if l.startswith("{")]
+    return proc, dict((o["id"], o) for o in out)
+
+
+def test_config_changes_are_checked_locked_and_committed_atomically(tmp_path):
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "device.json").write_text("{}")
+    proc, r = _console(tmp_path, "@a config set kill_switch 0\r@b config set mtu 1400\r"
+                       "@c config set dns_mode custom\r@d config revert\r@e config set mtu 1400\r"
+                       "@f config diff\r@g config commit\r@h connect\r@i status\r"
+                       "@j factory-reset\r@k yes\r@l exit\r")
+    assert proc.returncode == 0, proc.stderr
+    assert r["a"]["status"] == "error" and "locked by your provider Example ISP" in r["a"]["data"]["error"]
+    assert r["b"]["status"] == "ok"
+    # dns_mode custom without servers fails the whole-file check at once.
+    assert r["c"]["status"] == "error" and "dns_servers" in r["c"]["data"]["error"]
+    assert r["d"]["data"] == {"dropped": 1}
+    assert r["f"]["data"]["changes"] == [["mtu", "auto", "1400"]]
+    assert r["g"]["status"] == "ok" and "agent supervisor is not running" in r["g"]["data"]["note"]
+    assert r["h"]["status"] == "unavailable"
+    assert r["h"]["data"]["error"].startswith("not available: the agent supervisor is not running")
+    assert r["i"]["data"]["state"] == "not running"
+    assert r["j"]["status"] == "confirm"
+    assert str(tmp_path / "vpnspot") in r["k"]["data"]["erased"]
+    assert not (tmp_path / "state" / "device.json").exists()
+    assert r["l"]["status"] == "bye"
+
+
+def test_a_committed_change_is_in_the_file_and_a_bad_one_never_is(tmp_path):
+    proc, r = _console(tmp_path, "@a config set mtu 1400\r@b config commit\r"
+                       "@c config set mtu 99999\r@d config commit\r")
+    assert r["b"]["status"] == "ok" and r["c"]["status"] == "error"
+    assert r["d"]["data"]["note"] == "nothing staged"
+    text = (tmp_path / "vpnspot").read_text()
+    assert "option mtu '1400'" in text and "99999" not in text
+    assert [p for p in os.listdir(tmp_path) if ".tmp-" in p] == []

@@ -1,0 +1,604 @@
+"""What the serial console can ask of the router: a narrow interface, the
+real implementation over what exists today, and a fake for tests.
+
+The interface (every method returns JSON-able data or raises ConsoleError;
+render.py turns the data into text):
+
+  status()                 -> {state, server, handshake_age, rx_bytes, tx_bytes,
+                               kill_switch, agent, provider, notes}
+  diag()                   -> {checks: [{name, result: PASS|FAIL, hint}]}
+  servers()                -> {servers: [{id, region, country, city, load, ipv6, endpoint}]}
+  connect(target)          -> raises Unavailable until the supervisor exists
+  disconnect()             -> idem
+  logs(n)                  -> {lines, source}
+  debug_open(minutes)      -> {expires_in}
+  debug_close()            -> {purged}
+  debug_show()             -> {entries: [[time, category, text]], expires_in}
+  config_get(key)          -> {settings: {key: {value, source, locked, staged}}}
+  config_set(key, value)   -> {key, value}            (staged, not yet saved)
+  config_diff()            -> {changes: [[key, old, new]]}
+  config_commit()          -> {changes, saved, note}  (one atomic write)
+  config_revert()          -> {dropped}
+  factory_reset()          -> {erased, note}
+  bundle()                 -> {base64, bytes, sha256}
+  tick(now)                -> None (debug session expiry)
+
+Exception tree:  Exception -> ConsoleError (status "error")
+                                -> Unavailable (status "unavailable")
+
+The real backend reads: the settings through configstore (ISP locks
+included), the agent's and tunnel's status files in RUN_DIR (formats of
+agent.py and tunnel/dataplane.py), the enrollment in STATE_DIR/device.json,
+the crypto decision (crypto/select.py, from its cache when present), the
+kernel's view of the WAN (/proc/net/route, /sys/class/net), and the agent
+log through `logread` (OpenWrt) or a log file. What needs the agent
+supervisor (connect, disconnect, agent events in a debug session) says
+plainly that it is not available rather than pretend.
+
+The debug session lives in this process's RAM (core/debugsession.py): the
+console's own detail (endpoint addresses, unfiltered log lines) is kept in
+it only while it is open, shown only here, and gone on close, expiry, or
+when the console exits.
+"""
+
+import base64
+import errno
+import gzip
+import hashlib
+import json
+import os
+import socket
+import struct
+import subprocess
+import time
+
+from vpnspot_router.console.privacy import scrub
+from vpnspot_router.core import config as core_config
+from vpnspot_router.core import debugsession, uci
+
+NO_SUPERVISOR = "not available: the agent supervisor is not running"
+HANDSHAKE_FRESH = 180.0     # WireGuard's REJECT_AFTER_TIME: older, no session is usable
+WG_OVERHEAD = 80            # outer IPv6 (40) + UDP (8) + WireGuard (32)
+PASS = "PASS"
+FAIL = "FAIL"
+
+
+class ConsoleError(Exception):
+    """A request that could not be done; the message says why, for the technician."""
+
+
+class Unavailable(ConsoleError):
+    """The request needs a part of the router that is not running."""
+
+
+def _check(name, ok, hint):
+    return {"name": name, "result": PASS if ok else FAIL, "hint": hint}
+
+
+def _read_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError, TypeError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _field_text(field, value):
+    text = core_config.to_text(field, value)
+    if field.is_list:
+        return " ".join(text) or "(none)"
+    if field.key == "account_email":
+        return core_config.mask_email(text)
+    return text
+
+
+def encode_bundle(obj, allowed):
+    """JSON -> privacy filter -> gzip -> base64 text (lines of 76)."""
+    text = scrub(json.dumps(obj, indent=1, sort_keys=True), allowed)
+    raw = gzip.compress(text.encode("utf-8"), mtime=0)
+    b64 = base64.encodebytes(raw).decode("ascii")
+    return {"base64": b64, "bytes": len(raw), "sha256": hashlib.sha256(raw).hexdigest(),
+            "format": "gzip+json"}
+
+
+def decode_bundle(b64):
+    """The technician's side: base64 text -> the bundle's JSON object."""
+    return json.loads(gzip.decompress(base64.b64decode("".join(b64.split()))))
+
+
+class _Staged:
+    """Config changes staged by `config set`, committed together."""
+
+    def __init__(self):
+        self.changes = {}       # key -> text (list of str for list fields)
+
+
+class RealBackend:
+    def __init__(self, paths=None, run_dir="/run/vpnspot", state_dir="/etc/vpnspot",
+                 log_file="/tmp/log/vpnspot.log", logread="logread", crypto_cache=None,
+                 hw_root="/", net_root="/", clock=time.time, random_bytes=os.urandom,
+                 supervisor=None):
+        from vpnspot_router import configstore
+        self.paths = paths or configstore.Paths()
+        self.run_dir = run_dir
+        self.state_dir = state_dir
+        self.log_file = log_file
+        self.logread = logread
+        self.crypto_cache = crypto_cache
+        self.hw_root = hw_root
+        self.net_root = net_root
+        self.clock = clock
+        self.debug = debugsession.DebugSession(random_bytes)
+        self.debug_token = None
+        self.staged = _Staged()
+        self.supervisor = supervisor    # the agent supervisor's control interface, when it exists
+
+    # -- the agent's files --------------------------------------------------
+
+    def _agent(self):
+        agent = _read_json(os.path.join(self.run_dir, "agent.json"))
+        if not isinstance(agent, dict):
+            return None, False
+        alive = _pid_alive(agent.get("pid")) and agent.get("state") == "running"
+        return agent, alive
+
+    def _tunnel(self, agent):
+        path = (agent or {}).get("tunnel_status") or os.path.join(self.run_dir, "tunnel.json")
+        tunnel = _read_json(path)
+        return tunnel if isinstance(tunnel, dict) else None
+
+    def _settings(self):
+        from vpnspot_router import configstore
+        try:
+            return configstore.load_settings(self.paths)
+        except core_config.ConfigError as e:
+            raise ConsoleError(str(e))
+
+    def _peer(self, tunnel):
+        peers = (tunnel or {}).get("peers") or []
+        return peers[0] if peers else None
+
+    def _endpoints(self, tunnel):
+        out = []
+        for p in (tunnel or {}).get("peers") or []:
+            for key in ("endpoint", "endpoint_name"):
+                if p.get(key):
+                    host = p[key].rsplit(":", 1)[0].strip("[]")
+                    out.append(host)
+        return out
+
+    def status(self):
+        now = self.clock()
+        settings, problems = self._settings()
+        agent, alive = self._agent()
+        tunnel = self._tunnel(agent) if agent else None
+        peer = self._peer(tunnel)
+        age = None
+        if peer and peer.get("last_handshake"):
+            age = round(now - peer["last_handshake"], 1)
+        if not alive:
+            state = "not running"
+        elif age is not None and age < HANDSHAKE_FRESH:
+            state = "connected"
+        else:
+            state = "connecting"
+        firewall = self._firewall()
+        if firewall is None:
+            kill = "unknown"
+        else:
+            kill = "on" if firewall.get("kill_switch") else "off"
+        out = {"state": state, "agent": "running" if alive else "not running",
+               "server": peer and (peer.get("endpoint_name") or peer.get("endpoint")),
+               "handshake_age": age,
+               "rx_bytes": peer.get("rx_bytes") if peer else None,
+               "tx_bytes": peer.get("tx_bytes") if peer else None,
+               "kill_switch": kill, "kill_switch_setting": settings.kill_switch,
+               "enabled": settings.enabled, "region": settings.region,
+               "provider": settings.provider_name,
+               "enrolled": os.path.exists(os.path.join(self.state_dir, "device.json")),
+               "notes": list(problems)}
+        if not alive:
+            out["notes"].append("the agent is not running: " + NO_SUPERVISOR)
+        self.debug.record(now, "status", "endpoints %s" % " ".join(self._endpoints(tunnel)))
+        return out
+
+    def _firewall(self):
+        try:
+            from vpnspot_router.net import firewall
+            return firewall.Firewall().status()
+        except Exception:       # no nft, not root, or a newer module: unknown, not fatal
+            return None
+
+    # -- diag ---------------------------------------------------------------
+
+    def _default_route(self):
+        """(ifname, gateway dotted) of the IPv4 default route, or (None, None)."""
+        try:
+            with open(os.path.join(self.net_root, "proc/net/route")) as f:
+                lines = f.read().splitlines()[1:]
+        except OSError:
+            return None, None
+        best = None
+        for line in lines:
+            parts = line.split()
+            if len(parts) < 8 or parts[1] != "00000000" or parts[7] != "00000000":
+                continue
+            metric = int(parts[6]) if parts[6].isdigit() else 0
+            if best is None or metric < best[0]:
+                gw = socket.inet_ntoa(struct.pack("<I", int(parts[2], 16)))
+                best = (metric, parts[0], gw)
+        return (best[1], best[2]) if best else (None, None)
+
+    def _sys_net(self, ifname, name):
+        try:
+            with open(os.path.join(self.net_root, "sys/class/net", ifname, name)) as f:
+                return f.read().strip()
+        except OSError:
+            return None
+
+    def _path_mtu(self, host, port):
+        """The kernel's path MTU towards the endpoint (no packet is sent)."""
+        s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.settimeout(1.0)
+            if s.family == socket.AF_INET:
+                s.setsockopt(socket.IPPROTO_IP, getattr(socket, "IP_MTU_DISCOVER", 10), 2)
+                s.connect((host, port))
+                return s.getsockopt(socket.IPPROTO_IP, getattr(socket, "IP_MTU", 14))
+            s.connect((host, port))
+            return s.getsockopt(socket.IPPROTO_IPV6, getattr(socket, "IPV6_MTU", 24))
+        finally:
+            s.close()
+
+    def diag(self):
+        now = self.clock()
+        checks = []
+        try:
+            settings, problems = self._settings()
+            checks.append(_check("settings", not problems,
+                                 "/etc/config/vpnspot is valid" if not problems else problems[0]))
+        except ConsoleError as e:
+            settings = core_config.Settings()
+            checks.append(_check("settings", False, str(e)))
+        ifname, gw = self._default_route()
+        if ifname is None:
+            checks.append(_check("WAN link", False, "no default route: check the WAN cable "
+                                 "and the ISP's DHCP/PPPoE"))
+        else:
+            state = self._sys_net(ifname, "operstate")
+            carrier = self._sys_net(ifname, "carrier")
+            up = state in ("up", "unknown") and carrier != "0"
+            checks.append(_check("WAN link", up, "%s is %s, default route via %s"
+                                 % (ifname, state or "?", gw) if up else
+                                 "%s is %s: check the WAN cable" % (ifname, state or "?")))
+        enrolled = os.path.exists(os.path.join(self.state_dir, "device.json"))
+        checks.append(_check("enrollment", enrolled, "this router is enrolled" if enrolled else
+                             "not enrolled: run vpnspot enroll with the household's code"))
+        agent, alive = self._agent()
+        tunnel = self._tunnel(agent) if alive else None
+        plan = (agent or {}).get("plan") or {}
+        checks.append(_check("agent", alive, "running, pid %s" % agent.get("pid") if alive else
+                             NO_SUPERVISOR))
+        peer = self._peer(tunnel)
+        last = peer.get("last_handshake") if peer else None
+        age = None if last is None else now - last
+        if not alive:
+            checks.append(_check("DNS through the tunnel", False, NO_SUPERVISOR))
+        else:
+            dns = plan.get("dns")
+            checks.append(_check("DNS through the tunnel", bool(dns) and age is not None
+                                 and age < HANDSHAKE_FRESH,
+                                 "LAN DNS goes to %s through the tunnel" % dns if dns else
+                                 "no tunnel DNS in the agent's plan"))
+        endpoint = peer.get("endpoint") if peer else None
+        if not alive:
+            checks.append(_check("endpoint reachable", False, NO_SUPERVISOR))
+        else:
+            fresh = age is not None and age < HANDSHAKE_FRESH
+            checks.append(_check("endpoint reachable", fresh,
+                                 "the gateway %s answered" % endpoint if fresh else
+                                 "no answer from %s: check that the WAN lets UDP out"
+                                 % (endpoint or "the gateway")))
+        if age is None:
+            checks.append(_check("handshake age", False, "never" + ("" if alive else
+                                                                 ": " + NO_SUPERVISOR)))
+        else:
+            checks.append(_check("handshake age", age < HANDSHAKE_FRESH,
+                                 "%d s ago" % age if age < HANDSHAKE_FRESH else
+                                 "%d s ago, over %d s: the tunnel is down" % (age, HANDSHAKE_FRESH)))
+        checks.append(self._mtu_check(settings, ifname, endpoint))
+        checks.append(self._killswitch_check(settings, alive))
+        checks.append(self._crypto_check())
+        self.debug.record(now, "diag", "WAN %s via %s; endpoint %s" % (ifname, gw, endpoint))
+        return {"checks": checks}
+
+    def _mtu_check(self, settings, ifname, endpoint):
+        wan_mtu = self._sys_net(ifname, "mtu") if ifname else None
+        path = None
+        if endpoint:
+            host, _, port = endpoint.rpartition(":")
+            try:
+                path = self._path_mtu(host.strip("[]"), int(port))
+            except (OSError, ValueError):
+                path = None
+        limit = path or (int(wan_mtu) if wan_mtu and wan_mtu.isdigit() else None)
+        if limit is None:
+            return _check("MTU", False, "no WAN MTU known (no default route)")
+        tunnel = limit - WG_OVERHEAD if settings.mtu == "auto" else settings.mtu
+        ok = tunnel + WG_OVERHEAD <= limit and tunnel >= 1280
+        where = "path MTU %d to the gateway" % path if path else "WAN MTU %d" % limit
+        if ok:
+            return _check("MTU", True, "tunnel %d fits %s" % (tunnel, where))
+        return _check("MTU", False, "tunnel %d does not fit %s; config set mtu %d"
+                      % (tunnel, where, max(1280, limit - WG_OVERHEAD)))
+
+    def _killswitch_check(self, settings, alive):
+        fw = self._firewall()
+        if not settings.kill_switch:
+            return _check("route and kill switch", False,
+                          "the kill switch is switched off in the settings")
+        if fw is None:
+            return _check("route and kill switch", False,
+                          "cannot read the firewall (nft missing or not root)")
+        if not fw.get("kill_switch"):
+            return _check("route and kill switch", False,
+                          "kill switch not loaded: LAN traffic is not protected; restart the agent")
+        return _check("route and kill switch", True,
+                      "LAN traffic can leave only through the tunnel")
+
+    def _crypto_check(self):
+        try:
+            from vpnspot_router.crypto import select
+            from vpnspot_router.hw import probe
+            profile = probe.probe(self.hw_root)
+            decision = select.choose(profile, cache_path=self.crypto_cache or select.DEFAULT_CACHE)
+        except Exception as e:      # a probe failure is a finding, not a crash
+            return _check("crypto engine", False, "cannot decide: %s" % e)
+        return _check("crypto engine", True, "%s/%s: %s" % (decision.data_plane, decision.provider,
+                                                           decision.reason))
+
+    # -- servers, connect ---------------------------------------------------
+
+    def servers(self):
+        from vpnspot_router.provider import commands
+        from vpnspot_router.provider.client import ProviderClient, ProviderError
+        saved = commands.load_device(self.state_dir)
+        if not saved:
+            raise ConsoleError("this router is not enrolled: run vpnspot enroll first")
+        try:
+            client = ProviderClient(saved["api_url"], device_token=saved["device_token"],
+                                    ca_file=saved["ca_file"], resolve=saved["resolve"],
+                                    timeout=5.0, retries=0)
+            servers = client.servers()
+        except ProviderError as e:
+            raise ConsoleError(e.message)
+        return {"servers": [dict(s._asdict()) for s in servers]}
+
+    def connect(self, target):
+        if self.supervisor is None:
+            raise Unavailable(NO_SUPERVISOR + "; to choose a server for the next start: "
+                              "config set server ID, then config commit")
+        return self.supervisor.connect(target)
+
+    def disconnect(self):
+        if self.supervisor is None:
+            raise Unavailable(NO_SUPERVISOR)
+        return self.supervisor.disconnect()
+
+    # -- logs ---------------------------------------------------------------
+
+    def _raw_logs(self, n):
+        try:
+            proc = subprocess.run([self.logread, "-e", "vpnspot", "-l", str(n)],
+                                  capture_output=True, text=True, timeout=5, errors="replace")
+            if proc.returncode == 0:
+                return proc.stdout.splitlines()[-n:], "logread"
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        try:
+            with open(self.log_file, errors="replace") as f:
+                return [l.rstrip("\n") for l in f.readlines()[-n:]], self.log_file
+        except OSError:
+            pass
+        agent, _ = self._agent()
+        events = [e.get("event", "") for e in (agent or {}).get("events", [])][-n:]
+        if events:
+            return ["%s" % e for e in events], "agent status file (recent events)"
+        return [], "none (no logread, no %s, no agent status)" % self.log_file
+
+    def logs(self, n):
+        now = self.clock()
+        lines, source = self._raw_logs(n)
+        agent, _ = self._agent()
+        allowed = self._endpoints(self._tunnel(agent) if agent else None)
+        for line in lines:
+            self.debug.record(now, "log", line)
+        return {"lines": [scrub(l, allowed) for l in lines], "source": source}
+
+    # -- debug session ------------------------------------------------------
+
+    def tick(self, now=None):
+        now = self.clock() if now is None else now
+        if self.debug.tick(now):
+            self.debug_token = None
+
+    def debug_open(self, minutes):
+        now = self.clock()
+        self.tick(now)
+        if minutes is None:
+            try:
+                minutes = self._settings()[0].debug_ttl_default
+            except ConsoleError:
+                minutes = debugsession.DEFAULT_TTL // 60
+        try:
+            self.debug_token = self.debug.open(now, minutes * 60)
+        except debugsession.DebugSessionError as e:
+            raise ConsoleError(str(e))
+        return {"expires_in": minutes * 60,
+                "agent_events": NO_SUPERVISOR if self.supervisor is None else "included"}
+
+    def debug_close(self):
+        now = self.clock()
+        self.tick(now)
+        count = len(self.debug.entries)
+        try:
+            self.debug.close(self.debug_token, now)
+        except debugsession.DebugSessionError as e:
+            raise ConsoleError(str(e))
+        self.debug_token = None
+        return {"purged": count}
+
+    def debug_show(self):
+        now = self.clock()
+        self.tick(now)
+        try:
+            entries = self.debug.show(self.debug_token, now)
+        except debugsession.DebugSessionError as e:
+            raise ConsoleError(str(e))
+        return {"entries": [list(e) for e in entries],
+                "expires_in": int(self.debug.expires_at - now)}
+
+    # -- config -------------------------------------------------------------
+
+    def config_get(self, key=None):
+        settings, problems = self._settings()
+        out = {}
+        for f in core_config.FIELDS:
+            if key and f.key != key:
+                continue
+            staged = self.staged.changes.get(f.key)
+            if staged is not None and f.is_list:
+                staged = " ".join(staged) or "(none)"
+            out[f.key] = {"value": _field_text(f, getattr(settings, f.key)),
+                          "source": settings.source[f.key],
+                          "locked": settings.locked.get(f.key), "staged": staged}
+        return {"settings": out, "notes": problems}
+
+    def _apply(self, text, settings, provisioning, changes):
+        """The household file text with `changes` applied, validated whole."""
+        doc = uci.parse(text, self.paths.config_path)
+        for key, value in changes.items():
+            core_config.change(doc, settings, key, value)
+        new_text = doc.serialize()
+        new_settings = core_config.load(new_text, provisioning, self.paths.config_path)
+        return new_text, new_settings
+
+    def _current(self):
+        from vpnspot_router import configstore
+        from vpnspot_router.store import FileStore
+        try:
+            provisioning = configstore.load_provisioning(self.paths)
+        except core_config.ConfigError as e:
+            raise ConsoleError(str(e))
+        store = FileStore(self.paths.config_path)
+        result = store.read(configstore._validator(self.paths, provisioning))
+        text = result.data.decode("utf-8") if result.data is not None else ""
+        settings = core_config.load(text or None, provisioning, self.paths.config_path)
+        return store, provisioning, text, settings
+
+    def config_set(self, key, value):
+        store, provisioning, text, settings = self._current()
+        changes = dict(self.staged.changes)
+        changes[key] = value
+        try:
+            self._apply(text, settings, provisioning, changes)
+        except core_config.ConfigError as e:
+            raise ConsoleError(_config_message(e))
+        self.staged.changes = changes
+        return {"key": key, "value": value}
+
+    def config_diff(self):
+        store, provisioning, text, settings = self._current()
+        try:
+            new_text, new_settings = self._apply(text, settings, provisioning, self.staged.changes)
+        except core_config.ConfigError as e:
+            raise ConsoleError(_config_message(e))
+        return {"changes": [list(c) for c in core_config.diff(settings, new_settings)]}
+
+    def config_commit(self):
+        if not self.staged.changes:
+            return {"changes": [], "saved": None, "note": "nothing staged"}
+        store, provisioning, _, _ = self._current()
+        validate = lambda data: core_config.load(data.decode("utf-8"), provisioning,
+                                                 self.paths.config_path)
+        with store.locked():
+            # Re-read under the lock: the web UI may have saved in between.
+            result = store.read(validate)
+            text = result.data.decode("utf-8") if result.data is not None else ""
+            settings = core_config.load(text or None, provisioning, self.paths.config_path)
+            try:
+                new_text, new_settings = self._apply(text, settings, provisioning,
+                                                     self.staged.changes)
+            except core_config.ConfigError as e:
+                raise ConsoleError(_config_message(e))
+            os.makedirs(os.path.dirname(os.path.abspath(self.paths.config_path)), exist_ok=True)
+            store.write(new_text.encode("utf-8"))
+        self.staged.changes = {}
+        return {"changes": [list(c) for c in core_config.diff(settings, new_settings)],
+                "saved": self.paths.config_path,
+                "note": "applying it now is " + NO_SUPERVISOR + "; the agent reads it when it starts"
+                if self.supervisor is None else "the agent is applying it"}
+
+    def config_revert(self):
+        count = len(self.staged.changes)
+        self.staged.changes = {}
+        return {"dropped": count}
+
+    # -- factory reset, bundle ------------------------------------------------
+
+    def factory_reset(self):
+        from vpnspot_router.store import FileStore
+        erased = []
+        store = FileStore(self.paths.config_path)
+        with store.locked():
+            for path in (self.paths.config_path, self.paths.config_path + ".last-good",
+                         os.path.join(self.state_dir, "device.json"),
+                         os.path.join(self.state_dir, "device.json.last-good")):
+                try:
+                    os.unlink(path)
+                    erased.append(path)
+                except FileNotFoundError:
+                    pass
+                except OSError as e:
+                    raise ConsoleError("cannot erase %s: %s" % (path, e.strerror))
+        self.staged.changes = {}
+        if self.debug.state == debugsession.OPEN:
+            self.debug_close()
+        return {"erased": erased,
+                "note": "the provider's provisioning is kept; the household must enroll again"}
+
+    def bundle(self):
+        now = self.clock()
+        obj = {"bundle": 1, "time": int(now)}
+        for name, call in (("status", self.status), ("diag", self.diag),
+                           ("config", self.config_get), ("logs", lambda: self.logs(200))):
+            try:
+                obj[name] = call()
+            except ConsoleError as e:
+                obj[name] = {"error": str(e)}
+        try:
+            from vpnspot_router.crypto import select
+            obj["agent_version"] = select.agent_version()
+        except Exception:
+            pass
+        agent, _ = self._agent()
+        return encode_bundle(obj, self._endpoints(self._tunnel(agent) if agent else None))
+
+
+def _config_message(e):
+    """ConfigError names the file; on the console the field and reason matter."""
+    field = getattr(e, "field", None)
+    reason = getattr(e, "reason", None) or getattr(e, "message", None)
+    if field and reason:
+        return "%s: %s" % (field, reason)
+    return str(e)
