@@ -229,9 +229,104 @@ class Agent:
 
 # ------------------------------------------------------------------ commands
 
+def _crypto_decision(state_dir):
+    """crypto/select.py's decision (cached per board and version) for status."""
+    try:
+        from vpnspot_router.crypto import select
+        from vpnspot_router.hw import probe
+        profile = probe.probe("/")
+        cache = os.path.join(state_dir, "crypto-choice.json") if state_dir else select.DEFAULT_CACHE
+        d = select.choose(profile, cache_path=cache)
+        return profile, {"data_plane": d.data_plane, "provider": d.provider, "reason": d.reason,
+                         "cached": bool(getattr(d, "cached", False))}
+    except Exception as e:      # a probe problem is shown, never fatal
+        return None, {"data_plane": None, "provider": None, "cached": False,
+                      "reason": "not decided: %s" % e}
+
+
+def _identity(profile):
+    """What telemetry may say about this router (core/telemetry.py checks it)."""
+    from vpnspot_router.core import telemetry as tel
+    from vpnspot_router.crypto.select import agent_version
+
+    def clean(text, default, allowed):
+        text = "".join(c for c in (text or "") if c in allowed).strip()[:32]
+        return text or default
+    letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    try:
+        return tel.Identity(clean(getattr(profile, "model", None), "unknown", letters + " .,_-+()/"),
+                            clean(getattr(profile, "os_name", None), "Linux", letters + " ._-+"),
+                            clean(getattr(profile, "os_version", None), "unknown", letters + "._-+"),
+                            clean(agent_version(), "0", letters + "._-+"))
+    except tel.TelemetryError as e:
+        log.error("no telemetry identity: %s", e)
+        return None
+
+
+def cmd_service_agent(args):
+    """`vpnspot agent` without --wg-config: UCI settings, enrollment, supervisor."""
+    from vpnspot_router import configstore, driver
+    from vpnspot_router.core import config as cfg
+    from vpnspot_router.provider import commands as pc
+    from vpnspot_router.tunnel import dataplane
+    try:
+        timing = dataplane.parse_timing(os.environ.get("VPNSPOT_WG_TIMING", ""))
+        sup_timing = driver.parse_timing_env(os.environ.get("VPNSPOT_SUPERVISOR_TIMING", ""),
+                                             "VPNSPOT_SUPERVISOR_TIMING")
+        report_timing = driver.parse_timing_env(os.environ.get("VPNSPOT_REPORT_TIMING", ""),
+                                                "VPNSPOT_REPORT_TIMING")
+        # The ISP's file sits in the state directory (/etc/vpnspot), with the
+        # read-only firmware copy behind it for the real one.
+        prov = (os.path.join(args.state_dir, "provisioning"),)
+        if args.state_dir == "/etc/vpnspot":
+            prov = configstore.PROVISIONING_PATHS
+        paths = configstore.Paths(os.path.join(args.config_dir, "vpnspot"), prov)
+        settings, problems = configstore.load_settings(paths)
+        net = {"kill_switch": "on" if settings.kill_switch else "off",
+               "dns": "tunnel" if settings.dns_mode == "tunnel" else "off",
+               "ipv6": "auto" if settings.ipv6_mode == "tunnel" else "off",
+               "mtu": str(settings.mtu), "lan": args.lan, "wan": args.wan, "tunnel": args.tunnel}
+        st_mod.parse_settings("".join("%s = %s\n" % kv for kv in net.items()), "command line")
+    except (ValueError, driver.DriverError, cfg.ConfigError) as e:
+        print("error: %s" % e, file=sys.stderr)
+        return EXIT_USAGE
+    for p in problems:
+        log.warning("%s", p)
+    if not settings.enabled:
+        log.info("VPN Spot is switched off in %s; the kill switch stays as it is", paths.config_path)
+        return EXIT_OK
+    from vpnspot_router.crypto import default_provider
+    profile, crypto = _crypto_decision(args.state_dir)
+    log.info("crypto: %s/%s: %s", crypto["data_plane"], crypto["provider"], crypto["reason"])
+    agent = driver.ServiceAgent(settings, net, args.state_dir, args.run_dir, default_provider(),
+                                timing=timing, supervisor_timing=sup_timing,
+                                report_timing=report_timing, crypto=crypto,
+                                identity=_identity(profile))
+
+    def load_device():
+        try:
+            return pc.load_device(args.state_dir)
+        except OSError:
+            return None
+    try:
+        return agent.run(load_device)
+    except (fw_mod.FirewallError, rt_mod.RoutingError, OSError) as e:
+        log.error("agent failed: %s", e)
+        return EXIT_FAILURE
+
+
 def cmd_agent(args):
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="vpnspot[%(process)d]: %(levelname)s %(message)s")
+    if args.wg_config is None:
+        if args.settings is not None:
+            print("error: --settings goes with --wg-config; without it the agent reads "
+                  "/etc/config/vpnspot (--config-dir)", file=sys.stderr)
+            return EXIT_USAGE
+        return cmd_service_agent(args)
+    if args.settings is None:
+        print("error: --wg-config needs --settings FILE", file=sys.stderr)
+        return EXIT_USAGE
     from vpnspot_router.tunnel import dataplane, tun
     try:
         timing = dataplane.parse_timing(os.environ.get("VPNSPOT_WG_TIMING", ""))
@@ -303,6 +398,18 @@ def gather_status(run_dir, firewall=None, now=None):
         out["handshake_age"] = None if last is None else round(now - last, 1)
         out["rx_bytes"] = peer.get("rx_bytes")
         out["tx_bytes"] = peer.get("tx_bytes")
+    if agent.get("mode") == "service":
+        sup = agent.get("supervisor") or {}
+        out["supervisor"] = sup
+        out["crypto"] = agent.get("crypto")
+        out["telemetry"] = agent.get("telemetry")
+        out["debug_session"] = agent.get("debug_session")
+        out["enrolled"] = agent.get("enrolled")
+        out["server"] = sup.get("server") or out["server"]
+        out["events"] = [e["event"] for e in agent.get("events", [])[-8:]]
+        if alive:
+            out["state"] = sup.get("state", "starting")
+            return out
     if not alive:
         out["state"] = "stopped" if agent["state"] == "stopped" else "not running"
     elif out["handshake_age"] is not None and out["handshake_age"] < HANDSHAKE_FRESH:
@@ -331,7 +438,102 @@ def cmd_status(args):
         "IPv6:         %s" % (status["ipv6"] or "-"),
         "MTU:          %s" % (status["mtu"] or "-"),
     ]
+    sup = status.get("supervisor")
+    if sup:
+        lf = sup.get("last_failover")
+        lines += [
+            "region:       %s%s%s" % (sup["region"], ", pinned server %s" % sup["pinned"] if sup["pinned"] else "",
+                                      " (now OUTSIDE it: its servers do not answer)"
+                                      if sup["outside_region"] else ""),
+            "failover:     %s" % ("order %s" % ", ".join(sup["order"]) if sup["order"] else "-"),
+            "failovers:    %d%s" % (sup["failovers"], "" if not lf else ", last %s -> %s %.0f s ago%s" % (
+                lf["from"], lf["to"], lf["ago"], "" if lf["seconds_to_handshake"] is None else
+                " (handshake %.2f s after)" % lf["seconds_to_handshake"])),
+            "service:      %s" % ("reachable" if not sup["api_problem"] else "%s; retry in %.0f s" % (
+                sup["api_problem"], sup["api_retry_in"] or 0)),
+        ]
+        tel = status.get("telemetry") or {}
+        lines.append("reports:      %d sent, %d queued (model, OS, agent version and byte totals only)"
+                     % (tel.get("sent", 0), tel.get("queued", 0)))
+        dbg = status.get("debug_session") or {}
+        lines.append("debug:        %s" % ("open, %d s left" % dbg["expires_in"] if dbg.get("open")
+                                            else "closed (nothing detailed is kept)"))
+        lines.append("transitions:")
+        lines += ["  %s" % e for e in status.get("events", [])]
+    crypto = status.get("crypto")
+    if crypto:
+        lines.append("crypto:       %s/%s: %s" % (crypto["data_plane"], crypto["provider"], crypto["reason"]))
     print("\n".join(lines))
+    return EXIT_OK
+
+
+def _control(run_dir, request):
+    from vpnspot_router import driver
+    try:
+        answer = driver.control_call(run_dir, request)
+    except driver.DriverError as e:
+        print(str(e), file=sys.stderr)
+        return None
+    if not answer.get("ok"):
+        print("error: %s" % answer.get("error"), file=sys.stderr)
+        return None
+    return answer
+
+
+def cmd_connect(args):
+    request = {"cmd": "connect"}
+    if args.region:
+        request["region"] = args.region
+    if args.server:
+        request["server"] = args.server
+    answer = _control(args.run_dir, request)
+    if answer is None:
+        return EXIT_FAILURE
+    print("%s%s" % (answer["state"], " to %s" % answer["server"] if answer.get("server") else ""))
+    return EXIT_OK
+
+
+def cmd_disconnect(args):
+    answer = _control(args.run_dir, {"cmd": "disconnect"})
+    if answer is None:
+        return EXIT_FAILURE
+    print("disconnected: the kill switch keeps LAN traffic from leaving without the VPN")
+    return EXIT_OK
+
+
+def _debug_token(run_dir):
+    from vpnspot_router import driver
+    try:
+        with open(os.path.join(run_dir, driver.DEBUG_TOKEN)) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def cmd_debug(args):
+    if args.action == "open":
+        request = {"cmd": "debug_open"}
+        if args.ttl is not None:
+            request["ttl"] = args.ttl * 60
+        answer = _control(args.run_dir, request)
+        if answer is None:
+            return EXIT_FAILURE
+        print("debug session open for %d minutes; its data stays in RAM and is deleted when it "
+              "ends (vpnspot debug close)" % round(answer["expires_in"] / 60.0))
+        return EXIT_OK
+    token = _debug_token(args.run_dir)
+    if token is None:
+        print("error: no debug session is open", file=sys.stderr)
+        return EXIT_FAILURE
+    answer = _control(args.run_dir, {"cmd": "debug_" + args.action, "token": token})
+    if answer is None:
+        return EXIT_FAILURE
+    if args.action == "close":
+        print("debug session closed; its data is deleted")
+        return EXIT_OK
+    print("# debug session, %d s left, %d entries" % (answer["expires_in"], len(answer["entries"])))
+    for ago, category, text in answer["entries"]:
+        print("%7.1f s %-14s %s" % (ago, category, text))
     return EXIT_OK
 
 
@@ -368,10 +570,34 @@ def cmd_killswitch(args):
 
 def register(sub):
     agent = sub.add_parser("agent", help="run the router agent in the foreground")
-    agent.add_argument("--wg-config", required=True, help="WireGuard config of the VPN Spot gateway")
-    agent.add_argument("--settings", required=True, help="settings file (kill_switch, dns, ipv6, mtu, ...)")
+    agent.add_argument("--wg-config", help="a fixed WireGuard config (technician mode); without "
+                       "it the agent enrolls, chooses servers and fails over by itself")
+    agent.add_argument("--settings", help="settings file with --wg-config (kill_switch, dns, ...)")
     agent.add_argument("--run-dir", default=DEFAULT_RUN_DIR, help="where status files go")
+    agent.add_argument("--config-dir", default="/etc/config", help="UCI directory (file vpnspot)")
+    agent.add_argument("--state-dir", default="/etc/vpnspot",
+                       help="device.json, the router's key, report queue (default %(default)s)")
+    agent.add_argument("--lan", default="br-lan")
+    agent.add_argument("--wan", default="wan")
+    agent.add_argument("--tunnel", default="vpnspot0")
     agent.set_defaults(func=cmd_agent)
+
+    connect = sub.add_parser("connect", help="connect now (optionally to a region or server)")
+    where = connect.add_mutually_exclusive_group()
+    where.add_argument("--region", help="a region id such as nl-ams, or fastest")
+    where.add_argument("--server", help="a server id from `vpnspot servers`")
+    connect.add_argument("--run-dir", default=DEFAULT_RUN_DIR)
+    connect.set_defaults(func=cmd_connect)
+
+    disconnect = sub.add_parser("disconnect", help="stop the tunnel (the kill switch stays)")
+    disconnect.add_argument("--run-dir", default=DEFAULT_RUN_DIR)
+    disconnect.set_defaults(func=cmd_disconnect)
+
+    debug = sub.add_parser("debug", help="debug session: open [--ttl MIN] | close | show")
+    debug.add_argument("action", choices=["open", "close", "show"])
+    debug.add_argument("--ttl", type=int, help="minutes (default 30, at most 1440)")
+    debug.add_argument("--run-dir", default=DEFAULT_RUN_DIR)
+    debug.set_defaults(func=cmd_debug)
 
     status = sub.add_parser("status", help="show the agent's and the tunnel's state")
     status.add_argument("--json", action="store_true")

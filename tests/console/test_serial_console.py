@@ -6,6 +6,7 @@ messages mid-line, garbage, a pulled cable, the wrong speed, a slow line."""
 import io
 import json
 import os
+import termios
 import time
 
 import pytest
@@ -66,7 +67,8 @@ def test_a_technician_types_every_command_on_a_dumb_terminal(pty_console):
     con = pty_console()
     tty = os.open(con.path, os.O_RDWR | os.O_NOCTTY)
     import tty as ttymod
-    ttymod.setraw(tty)
+    # TCSANOW: the default TCSAFLUSH would discard a prompt already waiting.
+    ttymod.setraw(tty, termios.TCSANOW)
     try:
         read_until(tty, proto.PROMPT.encode())
         for command, expected in COMMANDS[:-1] + UNAVAILABLE:
@@ -133,7 +135,8 @@ def test_garbage_and_binary_input_get_one_line_errors_and_the_console_carries_on
     con = pty_console()
     tty = os.open(con.path, os.O_RDWR | os.O_NOCTTY)
     import tty as ttymod
-    ttymod.setraw(tty)
+    # TCSANOW: the default TCSAFLUSH would discard a prompt already waiting.
+    ttymod.setraw(tty, termios.TCSANOW)
     try:
         read_until(tty, proto.PROMPT.encode())
         os.write(tty, b"st\xc3\xa4tus\r")

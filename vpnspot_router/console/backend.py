@@ -384,15 +384,30 @@ class RealBackend:
             raise ConsoleError(e.message)
         return {"servers": [dict(s._asdict()) for s in servers]}
 
+    def _control(self, request, unavailable):
+        # The running agent's control socket (driver.py); without an agent
+        # the answer says so plainly.
+        from vpnspot_router import driver
+        try:
+            answer = driver.control_call(self.run_dir, request)
+        except driver.DriverError:
+            raise Unavailable(unavailable)
+        if not answer.get("ok"):
+            raise ConsoleError(answer.get("error") or "the agent refused")
+        return answer
+
     def connect(self, target):
         if self.supervisor is None:
-            raise Unavailable(NO_SUPERVISOR + "; to choose a server for the next start: "
-                              "config set server ID, then config commit")
+            answer = self._control({"cmd": "connect", "target": target},
+                                   NO_SUPERVISOR + "; to choose a server for the next start: "
+                                   "config set server ID, then config commit")
+            return {"state": answer["state"], "server": answer.get("server")}
         return self.supervisor.connect(target)
 
     def disconnect(self):
         if self.supervisor is None:
-            raise Unavailable(NO_SUPERVISOR)
+            answer = self._control({"cmd": "disconnect"}, NO_SUPERVISOR)
+            return {"state": answer["state"]}
         return self.supervisor.disconnect()
 
     # -- logs ---------------------------------------------------------------

@@ -1,0 +1,278 @@
+"""The agent's lifecycle (core/supervisor.py): every transition, the ones
+refused, health monitoring, failover and API backoff."""
+
+from vpnspot_router.core import supervisor as S
+
+
+SERVERS = [
+    {"id": "gw", "region": "nl-ams", "load": 10, "endpoint": "203.0.113.10:51820"},
+    {"id": "gw2", "region": "nl-ams", "load": 20, "endpoint": "203.0.113.20:51820"},
+    {"id": "fra", "region": "de-fra", "load": 5, "endpoint": "203.0.113.30:51820"},
+]
+ADDR = {"ipv4": "10.77.0.2/32", "ipv6": None}
+LAT = {"gw": [5], "gw2": [6], "fra": [40]}
+
+
+def kinds(actions):
+    return [a.kind for a in actions]
+
+
+def refused(fn, *args):
+    try:
+        fn(*args)
+    except S.SupervisorError as e:
+        return str(e)
+    raise AssertionError("no SupervisorError")
+
+
+def connected(sup=None, now=0.0):
+    """A supervisor taken from boot to connected on gw."""
+    sup = sup or S.Supervisor()
+    assert kinds(sup.boot(now)) == [S.APPLY_KILL_SWITCH]
+    assert kinds(sup.killswitch_loaded(now, True)) == [S.FETCH_SERVERS]
+    assert sup.state == S.FETCHING
+    assert kinds(sup.servers_fetched(now, SERVERS)) == [S.REGISTER_KEY]
+    assert sup.state == S.REGISTERING
+    probe = sup.key_registered_ok(now, ADDR)
+    assert kinds(probe) == [S.PROBE_SERVERS] and sup.state == S.CHOOSING
+    conf = sup.probed(now + 1, LAT)
+    assert kinds(conf) == [S.CONFIGURE_TUNNEL] and conf[0].server["id"] == "gw"
+    assert conf[0].addresses == ADDR
+    assert sup.state == S.CONNECTING
+    assert sup.monitor(now + 1.5, now + 1.2, 148, 148) == []
+    assert sup.state == S.CONNECTED
+    return sup
+
+
+def test_boot_loads_the_kill_switch_before_anything_else():
+    sup = S.Supervisor()
+    assert kinds(sup.boot(0)) == [S.APPLY_KILL_SWITCH]
+    assert sup.state == S.BOOT
+    assert "already started" in refused(sup.boot, 0)
+
+
+def test_nothing_happens_before_the_kill_switch_is_loaded():
+    sup = S.Supervisor()
+    sup.boot(0)
+    for fn, args in ((sup.servers_fetched, (0, SERVERS)), (sup.connect, (0,)),
+                     (sup.disconnect, (0,)), (sup.enrolled, (0,))):
+        assert "while boot" in refused(fn, *args)
+        assert sup.state == S.BOOT
+
+
+def test_a_router_without_enrollment_waits_and_continues_once_enrolled():
+    sup = S.Supervisor()
+    sup.boot(0)
+    assert sup.killswitch_loaded(0, False) == []
+    assert sup.state == S.NOT_ENROLLED
+    assert "not_enrolled" in refused(sup.connect, 1)
+    assert kinds(sup.enrolled(2)) == [S.FETCH_SERVERS]
+    assert sup.state == S.FETCHING
+
+
+def test_the_full_path_from_boot_to_connected_is_recorded_in_the_history():
+    sup = connected()
+    events = [h[2] for h in sup.history]
+    assert events == ["killswitch_loaded_enrolled", "fetch", "servers_need_key", "key_registered",
+                      "probed", "handshake"]
+    snap = sup.snapshot(10)
+    assert snap["state"] == "connected" and snap["server"] == "gw"
+    assert snap["history"][-1]["to"] == "connected"
+
+
+def test_a_known_key_skips_registration():
+    sup = S.Supervisor()
+    sup.boot(0)
+    sup.killswitch_loaded(0, True, last_good=(SERVERS[1], ADDR))
+    assert kinds(sup.servers_fetched(1, SERVERS)) == [S.PROBE_SERVERS]
+    assert sup.state == S.CHOOSING
+
+
+def test_probing_picks_the_region_the_household_prefers():
+    sup = S.Supervisor(region="de-fra")
+    sup.boot(0)
+    sup.killswitch_loaded(0, True, last_good=(SERVERS[0], ADDR))
+    probe = sup.servers_fetched(0, SERVERS)[0]
+    assert [s["id"] for s in probe.servers][0] == "fra"
+    assert sup.probed(1, LAT)[0].server["id"] == "fra"
+
+
+def test_no_handshake_within_the_connect_timeout_fails_over():
+    sup = S.Supervisor()
+    sup.timing.connect_timeout = 3
+    sup.boot(0)
+    sup.killswitch_loaded(0, True)
+    sup.servers_fetched(0, SERVERS)
+    sup.key_registered_ok(0, ADDR)
+    sup.probed(1, LAT)
+    assert sup.monitor(3.9, None, 0, 148) == []
+    acts = sup.monitor(4.0, None, 0, 296)
+    assert kinds(acts) == [S.CONFIGURE_TUNNEL] and acts[0].server["id"] == "gw2"
+    assert sup.state == S.FAILING_OVER
+    assert sup.monitor(4.5, 4.3, 92, 148) == []
+    assert sup.state == S.CONNECTED
+    assert sup.snapshot(5)["last_failover"]["from"] == "gw"
+    assert abs(sup.snapshot(5)["last_failover"]["seconds_to_handshake"] - 0.3) < 1e-9
+
+
+def test_data_sent_without_anything_back_for_dead_after_fails_over():
+    sup = connected()
+    sup.timing.dead_after = 2.0
+    sup.monitor(10, 1.2, 1000, 1000)
+    sup.monitor(11, 1.2, 2000, 2000)          # two-way traffic: alive
+    assert sup.state == S.CONNECTED
+    sup.monitor(12, 1.2, 2000, 2500)          # sent, nothing back: clock starts
+    sup.monitor(13.9, 1.2, 2000, 3000)
+    assert sup.state == S.CONNECTED
+    acts = sup.monitor(14.0, 1.2, 2000, 3100)
+    assert kinds(acts) == [S.CONFIGURE_TUNNEL] and acts[0].server["id"] == "gw2"
+    assert "gw" in sup.snapshot(14)["failed"]
+    assert sup.failovers == 1
+
+
+def test_an_idle_tunnel_is_not_declared_dead():
+    sup = connected()
+    sup.timing.dead_after = 2.0
+    for t in range(10, 100, 5):
+        assert sup.monitor(t, 60.0 if t > 60 else 1.2, 148, 148) == []
+    assert sup.state == S.CONNECTED
+
+
+def test_a_handshake_older_than_reject_after_time_means_the_server_is_gone():
+    sup = connected()
+    acts = sup.monitor(1.2 + sup.timing.stale_handshake, 1.2, 148, 148)
+    assert kinds(acts) == [S.CONFIGURE_TUNNEL]
+    assert sup.state == S.FAILING_OVER
+
+
+def test_replies_arriving_reset_the_dead_timer():
+    sup = connected()
+    sup.timing.dead_after = 2.0
+    sup.monitor(10, 1.2, 1000, 1000)
+    sup.monitor(11, 1.2, 1000, 1200)
+    sup.monitor(12.5, 1.2, 1100, 1300)        # a reply: alive
+    sup.monitor(13.5, 1.2, 1100, 1400)
+    assert sup.monitor(14.5, 1.2, 1100, 1500) == []
+    assert sup.state == S.CONNECTED
+
+
+def test_failover_tries_every_server_then_comes_back_round():
+    sup = connected()
+    sup.timing.connect_timeout = 1
+    seen = []
+    t = 20.0
+    for _ in range(4):
+        acts = sup.monitor(t, None, 0, 0) if sup.state != S.CONNECTED else []
+        if sup.state == S.CONNECTED:
+            sup.timing.stale_handshake = 1
+            acts = sup.monitor(t, 1.2, 148, 148)
+        seen.append(acts[0].server["id"])
+        t += 2
+    assert seen[:3] == ["gw2", "fra", "gw"]
+
+
+def test_an_unreachable_service_without_a_known_server_backs_off_with_jitter():
+    sup = S.Supervisor()
+    sup.boot(0)
+    sup.killswitch_loaded(0, True)
+    assert sup.api_failed(0, "no network", False, 0.5) == []
+    assert sup.state == S.BACKOFF
+    first = sup.api_retry_at
+    assert first == 0.5 * sup.timing.backoff_base
+    assert sup.tick(first - 0.01) == []
+    assert kinds(sup.tick(first)) == [S.FETCH_SERVERS]
+    assert sup.state == S.FETCHING
+    sup.api_failed(10, "no network", False, 0.5)
+    assert sup.api_retry_at == 10 + 0.5 * 2 * sup.timing.backoff_base
+
+
+def test_an_unreachable_service_keeps_the_tunnel_on_the_last_good_server():
+    sup = S.Supervisor()
+    sup.boot(0)
+    sup.killswitch_loaded(0, True, last_good=(SERVERS[1], ADDR))
+    acts = sup.api_failed(0, "no network", False, 0.9)
+    assert kinds(acts) == [S.CONFIGURE_TUNNEL] and acts[0].server["id"] == "gw2"
+    assert sup.state == S.CONNECTING
+    sup.monitor(1, 0.5, 0, 0)
+    assert sup.state == S.CONNECTED
+    assert sup.snapshot(1)["api_problem"] == "no network"
+    # The retry happens as a background refresh, not a reconnect.
+    acts = sup.tick(sup.api_retry_at)
+    assert kinds(acts) == [S.FETCH_SERVERS] and acts[0].background
+    assert sup.servers_fetched(20, SERVERS) == []
+    assert sup.state == S.CONNECTED and sup.current["id"] == "gw2"
+
+
+def test_a_background_refresh_that_fails_leaves_the_tunnel_alone():
+    sup = connected()
+    acts = sup.tick(sup.next_refresh)
+    assert kinds(acts) == [S.FETCH_SERVERS]
+    assert sup.api_failed(sup.next_refresh, "no network", False, 0.1) == []
+    assert sup.state == S.CONNECTED and sup.api_retry_at is not None
+
+
+def test_a_refused_account_needs_attention_and_is_retried_slowly():
+    sup = S.Supervisor()
+    sup.boot(0)
+    sup.killswitch_loaded(0, True)
+    sup.api_failed(0, "account suspended", True, 0.0)
+    assert sup.state == S.NEEDS_ATTENTION
+    assert sup.api_retry_at >= sup.timing.backoff_cap
+    assert kinds(sup.connect(5)) == [S.FETCH_SERVERS]
+
+
+def test_the_household_can_connect_elsewhere_and_disconnect():
+    sup = connected()
+    acts = sup.connect(30, region="de-fra")
+    assert kinds(acts) == [S.FETCH_SERVERS] and sup.state == S.FETCHING
+    probe = sup.servers_fetched(30, SERVERS)
+    assert probe[0].servers[0]["id"] == "fra"
+    assert sup.probed(31, LAT)[0].server["id"] == "fra"
+    assert kinds(sup.disconnect(32)) == [S.STOP_TUNNEL]
+    assert sup.state == S.DISCONNECTED
+    assert sup.monitor(33, None, 0, 0) == []
+    assert kinds(sup.connect(34, server="gw2")) == [S.FETCH_SERVERS]
+    sup.servers_fetched(34, SERVERS)
+    assert sup.probed(35, LAT)[0].server["id"] == "gw2"
+
+
+def test_illegal_transitions_raise_and_change_nothing():
+    sup = connected()
+    for fn, args in ((sup.probed, (40, LAT)), (sup.key_registered_ok, (40, ADDR)),
+                     (sup.enrolled, (40,)), (sup.killswitch_loaded, (40, True))):
+        msg = refused(fn, *args)
+        assert "while connected" in msg, msg
+        assert sup.state == S.CONNECTED
+    sup.stop(50)
+    assert sup.state == S.STOPPED
+    assert "while stopped" in refused(sup.stop, 51)
+    assert "while stopped" in refused(sup.connect, 51)
+
+
+def test_every_state_can_stop_and_no_table_entry_leads_outside_the_states():
+    for (state, event), target in S.TRANSITIONS.items():
+        assert state in S.STATES and target in S.STATES, (state, event, target)
+    for state in S.STATES:
+        if state != S.STOPPED:
+            assert S.TRANSITIONS[(state, "stop")] == S.STOPPED
+
+
+def test_an_empty_server_list_is_treated_as_a_service_problem():
+    sup = S.Supervisor()
+    sup.boot(0)
+    sup.killswitch_loaded(0, True)
+    sup.servers_fetched(0, [])
+    assert sup.state == S.BACKOFF
+    assert "no servers" in sup.api_problem
+
+
+def test_timers_are_validated():
+    t = S.Timing()
+    t.set("dead_after", 1.5)
+    assert t.dead_after == 1.5
+    for name, value in (("nope", 1), ("dead_after", 0), ("_x", 1)):
+        try:
+            t.set(name, value)
+        except ValueError:
+            continue
+        raise AssertionError("accepted %s=%s" % (name, value))

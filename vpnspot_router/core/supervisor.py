@@ -1,0 +1,485 @@
+"""The agent's lifecycle: one explicit state machine, events in, actions out.
+
+Owns: what the agent does next - kill switch first, enrollment, fetching
+the server list, key registration, choosing a server (core/selection.py),
+connecting, watching the tunnel's health, failing over, backing off when
+the provider's service is unreachable - and the history of transitions
+that `vpnspot status` shows. Sans-IO and MicroPython-portable: every entry
+point takes `now` (seconds, monotonic); random fractions for jitter come
+in as arguments. The driver (agent.py) performs the actions and reports
+the results back as events. Keep agent.py's dispatch and the README
+section "The supervisor" in sync with TRANSITIONS.
+
+States and events (TRANSITIONS is the table; any other pair raises
+SupervisorError and changes nothing):
+
+  boot --killswitch_loaded(enrolled)--> enrolled | not_enrolled
+  not_enrolled --enrolled--> enrolled
+  enrolled --fetch--> fetching                       (FetchServers)
+  fetching --servers(list)--> registering            (RegisterKey; once per key)
+                            | choosing               (ProbeServers)
+  fetching --api_unreachable--> backoff              (no config known yet)
+                              | connecting           (last good config: the tunnel runs
+                                                      on it while the API is retried)
+  fetching|registering --api_refused--> needs_attention  (account, enrollment: final)
+  registering --key_registered--> choosing           (ProbeServers)
+  registering --api_unreachable--> backoff | connecting
+  choosing --probed(latencies)--> connecting         (ConfigureTunnel)
+  connecting|failing_over --handshake--> connected
+  connecting|failing_over|connected --server_dead--> failing_over (ConfigureTunnel next)
+  backoff --retry--> fetching                        (from tick(now))
+  connected --refresh--> connected                   (FetchServers in the background)
+  any enrolled state --connect--> fetching           (the household chose again)
+  any enrolled state --disconnect--> disconnected    (StopTunnel; the kill switch stays)
+  any --stop--> stopped                              (StopTunnel)
+
+Health, from monitor(now, handshake_at, rx, tx) (the driver samples the
+tunnel's counters about once a second): a server is dead when
+  - connecting: no handshake within connect_timeout of ConfigureTunnel;
+  - connected: the tunnel sent data (tx grew) and nothing came back (rx
+    still) for dead_after seconds - a live WireGuard peer answers data
+    with data or a keepalive within KEEPALIVE_TIMEOUT (10 s), and a new
+    handshake is due REKEY_TIMEOUT (5 s) later, hence the default 15 s;
+  - connected: the last handshake is older than REJECT_AFTER_TIME plus a
+    retry's worth (no session can be in use any more).
+A background refresh that fails does not touch the tunnel: it is retried
+with capped exponential backoff and full jitter (core/backoff.py).
+"""
+
+from . import backoff
+from . import selection
+
+BOOT = "boot"
+NOT_ENROLLED = "not_enrolled"
+ENROLLED = "enrolled"
+FETCHING = "fetching"
+REGISTERING = "registering"
+CHOOSING = "choosing"
+CONNECTING = "connecting"
+CONNECTED = "connected"
+FAILING_OVER = "failing_over"
+BACKOFF = "backoff"
+NEEDS_ATTENTION = "needs_attention"
+DISCONNECTED = "disconnected"
+STOPPED = "stopped"
+
+STATES = (BOOT, NOT_ENROLLED, ENROLLED, FETCHING, REGISTERING, CHOOSING, CONNECTING, CONNECTED,
+          FAILING_OVER, BACKOFF, NEEDS_ATTENTION, DISCONNECTED, STOPPED)
+
+# States of a router that holds an enrollment; the household may connect or
+# disconnect from any of them.
+_ENROLLED_STATES = (ENROLLED, FETCHING, REGISTERING, CHOOSING, CONNECTING, CONNECTED,
+                    FAILING_OVER, BACKOFF, NEEDS_ATTENTION, DISCONNECTED)
+_TUNNEL_STATES = (CONNECTING, CONNECTED, FAILING_OVER)
+
+
+def _table():
+    t = {
+        (BOOT, "killswitch_loaded_enrolled"): ENROLLED,
+        (BOOT, "killswitch_loaded_not_enrolled"): NOT_ENROLLED,
+        (NOT_ENROLLED, "enrolled"): ENROLLED,
+        (ENROLLED, "fetch"): FETCHING,
+        (FETCHING, "servers_need_key"): REGISTERING,
+        (FETCHING, "servers"): CHOOSING,
+        (FETCHING, "api_unreachable"): BACKOFF,
+        (FETCHING, "api_unreachable_last_good"): CONNECTING,
+        (FETCHING, "api_refused"): NEEDS_ATTENTION,
+        (REGISTERING, "key_registered"): CHOOSING,
+        (REGISTERING, "api_unreachable"): BACKOFF,
+        (REGISTERING, "api_unreachable_last_good"): CONNECTING,
+        (REGISTERING, "api_refused"): NEEDS_ATTENTION,
+        (CHOOSING, "probed"): CONNECTING,
+        (CONNECTING, "handshake"): CONNECTED,
+        (FAILING_OVER, "handshake"): CONNECTED,
+        (CONNECTING, "server_dead"): FAILING_OVER,
+        (FAILING_OVER, "server_dead"): FAILING_OVER,
+        (CONNECTED, "server_dead"): FAILING_OVER,
+        (BACKOFF, "retry"): FETCHING,
+        (NEEDS_ATTENTION, "retry"): FETCHING,
+        (CONNECTED, "refresh"): CONNECTED,
+    }
+    for s in _ENROLLED_STATES:
+        t[(s, "connect")] = FETCHING
+        t[(s, "disconnect")] = DISCONNECTED
+    for s in STATES:
+        if s != STOPPED:
+            t[(s, "stop")] = STOPPED
+    return t
+
+
+TRANSITIONS = _table()
+
+# -- actions -------------------------------------------------------------
+
+APPLY_KILL_SWITCH = 1
+FETCH_SERVERS = 2
+REGISTER_KEY = 3
+PROBE_SERVERS = 4
+CONFIGURE_TUNNEL = 5
+STOP_TUNNEL = 6
+
+
+class ApplyKillSwitch:
+    """Load the firewall table before anything else may happen."""
+    kind = APPLY_KILL_SWITCH
+
+    def __repr__(self):
+        return "ApplyKillSwitch()"
+
+
+class FetchServers:
+    """GET /v1/servers; answer with servers_fetched() or api_failed()."""
+    kind = FETCH_SERVERS
+
+    def __init__(self, background):
+        self.background = background    # True: the tunnel runs; a failure changes nothing
+
+    def __repr__(self):
+        return "FetchServers(background=%s)" % self.background
+
+
+class RegisterKey:
+    """PUT /v1/device/key with the router's public key; key_registered()."""
+    kind = REGISTER_KEY
+
+    def __repr__(self):
+        return "RegisterKey()"
+
+
+class ProbeServers:
+    """Measure latency to these servers; answer with probed()."""
+    kind = PROBE_SERVERS
+
+    def __init__(self, servers):
+        self.servers = servers          # server dicts
+
+    def __repr__(self):
+        return "ProbeServers(%s)" % ",".join([s["id"] for s in self.servers])
+
+
+class ConfigureTunnel:
+    """Point the tunnel at this server (replacing any other)."""
+    kind = CONFIGURE_TUNNEL
+
+    def __init__(self, server, addresses, reason):
+        self.server = server            # server dict
+        self.addresses = addresses      # {"ipv4": ..., "ipv6": ...}
+        self.reason = reason
+
+    def __repr__(self):
+        return "ConfigureTunnel(%s, %s)" % (self.server["id"], self.reason)
+
+
+class StopTunnel:
+    kind = STOP_TUNNEL
+
+    def __repr__(self):
+        return "StopTunnel()"
+
+
+class SupervisorError(ValueError):
+    """An event the current state does not accept; nothing changed."""
+
+
+# -- timing --------------------------------------------------------------
+
+class Timing:
+    """Seconds. Tests and the lab shorten them (agent.py reads
+    VPNSPOT_SUPERVISOR_TIMING), always stating it."""
+
+    def __init__(self):
+        self.connect_timeout = 10.0     # two REKEY_TIMEOUTs and change
+        self.dead_after = 15.0          # KEEPALIVE_TIMEOUT + REKEY_TIMEOUT
+        self.stale_handshake = 180.0 + 30.0
+        self.refresh = 6 * 3600.0       # server list refresh while connected
+        self.backoff_base = 5.0
+        self.backoff_cap = 600.0
+
+    def set(self, name, value):
+        if not hasattr(self, name) or name.startswith("_"):
+            raise ValueError("the supervisor has no timer %r" % name)
+        if value <= 0:
+            raise ValueError("%s must be above 0" % name)
+        setattr(self, name, float(value))
+
+
+HISTORY_LIMIT = 32
+
+
+class Supervisor:
+    def __init__(self, region=selection.FASTEST, pinned="", timing=None):
+        self.timing = timing or Timing()
+        self.state = BOOT
+        self.booted = False
+        self.region = region
+        self.pinned = pinned
+        self.history = []               # (now, from, event, to, detail), the last HISTORY_LIMIT
+        self.transitions = 0
+        self.servers = []               # the provider's list (dicts)
+        self.order = []                 # ids, selection.rank()
+        self.latencies = {}
+        self.failed = {}                # id -> time it stopped answering
+        self.current = None             # server dict in use
+        self.addresses = None           # tunnel addresses from key registration
+        self.key_registered = False
+        self.last_good = None           # (server, addresses) that completed a handshake
+        self.api_attempts = 0
+        self.api_retry_at = None
+        self.api_problem = None
+        self.next_refresh = None
+        self.connect_started = None
+        self.connected_at = None
+        self.failovers = 0
+        self.last_failover = None       # (from id, to id, at, seconds to handshake or None)
+        self._rx = None
+        self._tx = None
+        self._waiting_since = None      # tx grew after the last rx growth, at this time
+        self._handshake_at = None
+
+    # -- the table -------------------------------------------------------
+
+    def _go(self, event, now, detail=""):
+        target = TRANSITIONS.get((self.state, event))
+        if target is None:
+            raise SupervisorError("%s: not possible while %s" % (event, self.state))
+        self.history.append((now, self.state, event, target, detail))
+        self.transitions += 1
+        del self.history[:-HISTORY_LIMIT]
+        self.state = target
+
+    def can(self, event):
+        return (self.state, event) in TRANSITIONS
+
+    # -- lifecycle events ------------------------------------------------
+
+    def boot(self, now):
+        if self.state != BOOT or self.booted:
+            raise SupervisorError("boot: the supervisor has already started")
+        self.booted = True
+        return [ApplyKillSwitch()]
+
+    def killswitch_loaded(self, now, enrolled, last_good=None):
+        """The firewall table is in place. last_good: (server, addresses)
+        saved from an earlier run, used if the service cannot be reached."""
+        if not enrolled:
+            self._go("killswitch_loaded_not_enrolled", now)
+            return []
+        self._go("killswitch_loaded_enrolled", now)
+        self.last_good = last_good
+        if last_good is not None:
+            self.key_registered = True
+            self.addresses = last_good[1]
+        return self._fetch(now)
+
+    def enrolled(self, now):
+        self._go("enrolled", now)
+        self.key_registered = False
+        return self._fetch(now)
+
+    def _fetch(self, now):
+        self._go("fetch", now)
+        return [FetchServers(False)]
+
+    def servers_fetched(self, now, servers):
+        """The provider's list arrived (background refresh or not)."""
+        if not servers:
+            return self.api_failed(now, "the provider listed no servers", final=False)
+        self.api_attempts = 0
+        self.api_retry_at = None
+        self.api_problem = None
+        self.servers = list(servers)
+        self.next_refresh = now + self.timing.refresh
+        if self.state == CONNECTED:
+            # Background refresh: keep the server in use; the new list only
+            # changes where failover goes next.
+            self.order = selection.rank(self.servers, self.latencies, self.region, self.pinned,
+                                        self.failed)
+            return []
+        if not self.key_registered:
+            self._go("servers_need_key", now)
+            return [RegisterKey()]
+        return self._choose(now, "servers")
+
+    def key_registered_ok(self, now, addresses):
+        self.addresses = addresses
+        self.key_registered = True
+        return self._choose(now, "key_registered")
+
+    def _choose(self, now, event):
+        self._go(event, now)
+        ids = selection.candidates_to_probe(self.servers, self.region, self.pinned)
+        return [ProbeServers([self._server(i) for i in ids])]
+
+    def probed(self, now, latencies):
+        """latencies: {id: [ms or None, ...]} for the servers probed."""
+        self.latencies = dict(latencies)
+        self.order = selection.rank(self.servers, self.latencies, self.region, self.pinned,
+                                    self.failed)
+        self._go("probed", now, self.order[0])
+        return self._connect(now, self._server(self.order[0]), "best of %d probed" % len(latencies))
+
+    def api_failed(self, now, problem, final, fraction=0.0):
+        """A provider call failed. final: the service refused (account,
+        enrollment) rather than being unreachable. fraction: random in [0, 1)."""
+        self.api_problem = problem
+        if self.state in (CONNECTED, CONNECTING, FAILING_OVER, DISCONNECTED):
+            # A background refresh: the tunnel keeps its server.
+            self._schedule_retry(now, fraction)
+            return []
+        if final:
+            self._go("api_refused", now, problem)
+            self._schedule_retry(now, fraction, floor=self.timing.backoff_cap)
+            return []
+        self._schedule_retry(now, fraction)
+        if self.last_good is not None and self.state in (FETCHING, REGISTERING):
+            server, addresses = self.last_good
+            self._go("api_unreachable_last_good", now, problem)
+            self.addresses = addresses
+            return self._connect(now, server, "last known good server (the service is unreachable)")
+        self._go("api_unreachable", now, problem)
+        return []
+
+    def _schedule_retry(self, now, fraction, floor=0.0):
+        delay = backoff.full_jitter(self.api_attempts, self.timing.backoff_base,
+                                    self.timing.backoff_cap, fraction)
+        self.api_attempts += 1
+        self.api_retry_at = now + max(delay, floor)
+
+    def connect(self, now, region=None, server=None):
+        """The household asked to connect (optionally elsewhere)."""
+        if region is not None:
+            self.region = region
+        if server is not None:
+            self.pinned = server
+        self._go("connect", now, "region %s%s" % (self.region, ", server " + self.pinned
+                                                 if self.pinned else ""))
+        self.failed = {}
+        return [FetchServers(False)]
+
+    def disconnect(self, now):
+        self._go("disconnect", now)
+        self.current = None
+        return [StopTunnel()]
+
+    def stop(self, now):
+        self._go("stop", now)
+        return [StopTunnel()]
+
+    # -- connecting and health ---------------------------------------------
+
+    def _server(self, sid):
+        for s in self.servers:
+            if s["id"] == sid:
+                return s
+        raise SupervisorError("no server %r in the list" % sid)
+
+    def _connect(self, now, server, reason):
+        self.current = server
+        self.connect_started = now
+        self._rx = self._tx = None
+        self._waiting_since = None
+        self._handshake_at = None
+        return [ConfigureTunnel(server, self.addresses, reason)]
+
+    def monitor(self, now, handshake_at, rx, tx):
+        """A sample of the current tunnel: time of its last handshake (same
+        clock as now, or None) and its byte counters."""
+        if self.state not in _TUNNEL_STATES:
+            return []
+        if handshake_at is not None and (self.connect_started is None
+                                         or handshake_at >= self.connect_started):
+            self._handshake_at = handshake_at
+        if self.state in (CONNECTING, FAILING_OVER):
+            if self._handshake_at is not None:
+                if self.state == FAILING_OVER and self.last_failover is not None:
+                    f = self.last_failover
+                    self.last_failover = (f[0], f[1], f[2], self._handshake_at - f[2])
+                self._go("handshake", now, self.current["id"])
+                self.connected_at = now
+                self.last_good = (self.current, self.addresses)
+                self._rx, self._tx = rx, tx
+                if self.next_refresh is None:
+                    self.next_refresh = now + self.timing.refresh
+                return []
+            if now - self.connect_started >= self.timing.connect_timeout:
+                return self._server_dead(now, "no handshake in %d s" % self.timing.connect_timeout)
+            return []
+        # CONNECTED
+        if self._rx is None or rx < self._rx or tx < self._tx:
+            # A new tunnel's counters: start watching afresh.
+            self._rx, self._tx, self._waiting_since = rx, tx, None
+            return []
+        if rx > self._rx:
+            self._waiting_since = None
+        elif tx > self._tx and self._waiting_since is None:
+            self._waiting_since = now
+        self._rx, self._tx = rx, tx
+        if self._waiting_since is not None and now - self._waiting_since >= self.timing.dead_after:
+            return self._server_dead(now, "sent data, nothing back for %.1f s"
+                                     % (now - self._waiting_since))
+        if self._handshake_at is not None and now - self._handshake_at >= self.timing.stale_handshake:
+            return self._server_dead(now, "last handshake %d s ago" % (now - self._handshake_at))
+        return []
+
+    def _server_dead(self, now, why):
+        dead = self.current["id"]
+        self.failed[dead] = now
+        if not self.order:
+            self.order = selection.rank(self.servers or [self.current], self.latencies,
+                                        self.region, self.pinned)
+        nxt = selection.next_server(self.order, dead, self.failed)
+        self._go("server_dead", now, "%s: %s" % (dead, why))
+        if nxt is None:
+            # The only server known: try it again (it may come back).
+            nxt = dead
+        self.failovers += 1
+        self.last_failover = (dead, nxt, now, None)
+        return self._connect(now, self._server(nxt) if self.servers else self.current,
+                             "failover from %s (%s)" % (dead, why))
+
+    def tick(self, now):
+        """Timers: API retries and the background refresh."""
+        if self.state in (BACKOFF, NEEDS_ATTENTION) and self.api_retry_at is not None \
+                and now >= self.api_retry_at:
+            self._go("retry", now)
+            return [FetchServers(False)]
+        if self.state == CONNECTED:
+            due = self.next_refresh
+            if self.api_retry_at is not None:
+                due = self.api_retry_at
+            if due is not None and now >= due:
+                self._go("refresh", now)
+                self.next_refresh = now + self.timing.refresh
+                self.api_retry_at = None
+                return [FetchServers(True)]
+        return []
+
+    def next_wakeup(self):
+        if self.state in (BACKOFF, NEEDS_ATTENTION):
+            return self.api_retry_at
+        if self.state == CONNECTED:
+            return self.api_retry_at if self.api_retry_at is not None else self.next_refresh
+        return None
+
+    # -- what status shows -------------------------------------------------
+
+    def snapshot(self, now):
+        cur = self.current
+        lf = self.last_failover
+        return {
+            "state": self.state,
+            "server": cur["id"] if cur else None,
+            "server_region": cur.get("region") if cur else None,
+            "outside_region": bool(cur) and not selection.in_region(cur, self.region),
+            "region": self.region,
+            "pinned": self.pinned or None,
+            "order": list(self.order),
+            "failed": sorted(self.failed),
+            "failovers": self.failovers,
+            "last_failover": None if lf is None else {
+                "from": lf[0], "to": lf[1], "ago": now - lf[2], "seconds_to_handshake": lf[3]},
+            "api_problem": self.api_problem,
+            "api_retry_in": None if self.api_retry_at is None else max(0.0, self.api_retry_at - now),
+            "history": [{"ago": now - h[0], "from": h[1], "event": h[2], "to": h[3],
+                         "detail": h[4]} for h in self.history],
+        }

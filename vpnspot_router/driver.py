@@ -1,0 +1,688 @@
+"""The supervisor's driver: `vpnspot agent` without --wg-config.
+
+Owns the IO around core/supervisor.py: it performs each action the state
+machine returns and feeds the results back as events. Keep in sync with
+core/supervisor.py (action kinds), agent.py (CLI, status) and the README
+section "The supervisor".
+
+Main loop (one thread; the data plane runs in its own thread):
+
+  control socket requests -> supervisor.connect/disconnect, debug session
+  every MONITOR_INTERVAL: plane.status() -> supervisor.monitor(now, ...)
+                          counters -> core/accounting.py -> Checkpoint / ReportDue
+                          -> core/telemetry.py ReportQueue -> client.report()
+  supervisor.tick(now) -> API retries, background refresh
+  actions -> ApplyKillSwitch   net/ firewall table + unreachable routes
+             FetchServers      client.servers()
+             RegisterKey       client.register_key(public key); the private
+                               key was made here and never leaves STATE/wg-key
+             ProbeServers      probe_handshakes(): one WireGuard handshake per
+                               candidate, timed (see below)
+             ConfigureTunnel   stop the old data plane, firewall for the new
+                               server, new userspace tunnel, routes
+             StopTunnel        stop the data plane; the kill switch stays
+
+Latency probe. A WireGuard handshake to each candidate endpoint, timed from
+sending the initiation to a valid response: it proves the gateway runs and
+knows our key, and costs one round trip. ICMP would only show the host is up.
+The initiation is sent on its own UDP socket (marked FWMARK so it takes the
+WAN); nothing after the response is sent, so no data reaches the gateway.
+
+Files: STATE/device.json (from `vpnspot enroll`), STATE/wg-key (0600),
+STATE/last-good.json (server and tunnel addresses of the last server that
+completed a handshake), STATE/reports.json (the report queue),
+STATE/accounting.json (bandwidth checkpoint), all through store.py. RUN
+(tmpfs): agent.json (status), tunnel.json (data plane), control.sock
+(0600), debug.token while a debug session is open. None holds a LAN or
+destination address; only the debug session's RAM buffer may, while open.
+"""
+
+import base64
+import json
+import logging
+import os
+import queue
+import select
+import socket
+import subprocess
+import threading
+import time
+
+from vpnspot_router.core import accounting as acc_mod
+from vpnspot_router.core import debugsession as dbg_mod
+from vpnspot_router.core import supervisor as sv
+from vpnspot_router.core import telemetry as tel
+from vpnspot_router.net import firewall as fw_mod
+from vpnspot_router.net import routing as rt_mod
+from vpnspot_router.net import settings as st_mod
+
+log = logging.getLogger("vpnspot.agent")
+
+MONITOR_INTERVAL = 0.2
+PROBE_TIMEOUT = 1.0
+CONTROL_SOCKET = "control.sock"
+DEBUG_TOKEN = "debug.token"
+NEIGHBOUR_EVERY = 10.0
+
+
+class DriverError(Exception):
+    """A problem the household or technician must fix; the message says which."""
+
+
+# ----------------------------------------------------------------- files
+
+def _store(path, keep_last_good=True):
+    from vpnspot_router.store import FileStore
+    return FileStore(path, keep_last_good=keep_last_good)
+
+
+def _read(path, validate):
+    result = _store(path).read(validate)
+    for problem in result.problems:
+        log.warning("%s", problem)
+    return result.data
+
+
+def _write_private(path, data):
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    old = os.umask(0o077)
+    try:
+        _store(path).write(data)
+    finally:
+        os.umask(old)
+
+
+def load_or_make_key(state_dir, provider):
+    """The router's WireGuard private key: made here on first use, kept 0600."""
+    from vpnspot_router.core.cryptoapi import generate_private_key
+    path = os.path.join(state_dir, "wg-key")
+
+    def validate(data):
+        if len(base64.b64decode(data.strip(), validate=True)) != 32:
+            raise ValueError("not a 32-byte key")
+    data = _read(path, validate)
+    if data is None:
+        key = generate_private_key(provider)
+        _write_private(path, base64.b64encode(key) + b"\n")
+        log.info("made this router's WireGuard key (%s)", path)
+        return key
+    return base64.b64decode(data.strip())
+
+
+def public_key(provider, private_key):
+    return provider.x25519_public(private_key)
+
+
+# ----------------------------------------------------------------- probes
+
+def _endpoint(text):
+    host, _, port = text.rpartition(":")
+    host = host.strip("[]")
+    info = socket.getaddrinfo(host, int(port), socket.AF_UNSPEC, socket.SOCK_DGRAM)
+    family, _, _, _, addr = info[0]
+    return family, addr[:2]
+
+
+def _dummy_packet(src, dst):
+    """An IPv4 UDP packet to the discard port: only staged to make the core
+    start a handshake; it is never sent (see the module docstring)."""
+    import struct
+    s = bytes(int(x) for x in src.split("/")[0].split("."))
+    d = bytes(int(x) for x in dst.split("."))
+    udp = struct.pack("!HHHH", 9, 9, 8, 0)
+    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, s, d)
+    return hdr + udp
+
+
+def probe_handshakes(servers, private_key, provider, tunnel_ipv4, timeout=PROBE_TIMEOUT,
+                     clock=time.monotonic):
+    """{server id: [ms or None]}: one timed WireGuard handshake per server,
+    all in parallel, each given `timeout` seconds."""
+    from vpnspot_router.core.wireguard import actions as A
+    from vpnspot_router.core.wireguard.device import Device
+    pending = {}
+    results = {}
+    for s in servers:
+        results[s["id"]] = [None]
+        try:
+            family, addr = _endpoint(s["endpoint"])
+            dev = Device(provider, private_key)
+            dev.wall_offset = time.time() - time.monotonic()
+            peer = dev.add_peer(base64.b64decode(s["public_key"]), endpoint=addr,
+                                allowed_ips=["0.0.0.0/0"])
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, rt_mod.FWMARK)
+            sock.setblocking(False)
+            sent = clock()
+            for a in dev.send_packet(_dummy_packet(tunnel_ipv4, "10.77.0.1"), sent):
+                if a.kind == A.SEND:
+                    sock.sendto(a.data, a.addr)
+            pending[sock] = (s["id"], dev, peer, addr, sent)
+        except (OSError, ValueError) as e:
+            log.info("probe %s: %s", s["id"], e)
+    deadline = clock() + timeout
+    while pending and clock() < deadline:
+        ready, _, _ = select.select(list(pending), [], [], max(0.0, deadline - clock()))
+        for sock in ready:
+            sid, dev, peer, addr, sent = pending[sock]
+            try:
+                data, src = sock.recvfrom(2048)
+            except OSError:
+                continue            # e.g. ICMP port unreachable: keep waiting until timeout
+            now = clock()
+            dev.receive_datagram(data, src[:2], now)
+            if peer.last_handshake is not None:
+                results[sid] = [round((now - sent) * 1000.0, 3)]
+                del pending[sock]
+                sock.close()
+    for sock in pending:
+        sock.close()
+    return results
+
+
+# ----------------------------------------------------------------- control socket
+
+def control_path(run_dir):
+    return os.path.join(run_dir, CONTROL_SOCKET)
+
+
+def control_call(run_dir, request, timeout=30.0):
+    """One request to the running agent; raises DriverError when none runs."""
+    path = control_path(run_dir)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(path)
+    except OSError:
+        s.close()
+        raise DriverError("not available: the agent supervisor is not running")
+    try:
+        s.sendall(json.dumps(request).encode() + b"\n")
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        s.close()
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise DriverError("the agent gave no answer")
+
+
+class ControlServer:
+    """Unix socket, root only (0600 in a 0700 directory); one JSON line per
+    request and answer. Requests go to the main loop through `requests`."""
+
+    def __init__(self, run_dir):
+        self.path = control_path(run_dir)
+        self.requests = queue.Queue()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)
+        try:
+            self.sock.bind(self.path)
+        finally:
+            os.umask(old)
+        os.chmod(self.path, 0o600)
+        self.sock.listen(8)
+        self.thread = threading.Thread(target=self._serve, daemon=True, name="vpnspot-control")
+        self.thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn):
+        try:
+            conn.settimeout(60)
+            data = b""
+            while not data.endswith(b"\n") and len(data) < 65536:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            try:
+                request = json.loads(data)
+                if not isinstance(request, dict):
+                    raise ValueError
+            except ValueError:
+                answer = {"ok": False, "error": "a request is one JSON object on one line"}
+            else:
+                done = threading.Event()
+                slot = {}
+                self.requests.put((request, slot, done))
+                answer = slot["answer"] if done.wait(55) else {"ok": False, "error": "the agent is busy"}
+            conn.sendall(json.dumps(answer).encode() + b"\n")
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self):
+        try:
+            self.sock.close()
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+
+# ----------------------------------------------------------------- the driver
+
+def parse_timing_env(text, what):
+    out = {}
+    for item in (text or "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        name, sep, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise DriverError("%s: %r is not name=seconds" % (what, item))
+        if not sep:
+            raise DriverError("%s: %r is not name=seconds" % (what, item))
+    return out
+
+
+class ServiceAgent:
+    """Enrollment, servers, failover, telemetry and debug sessions around
+    one userspace tunnel. `net_settings` is net/settings.py's dict."""
+
+    def __init__(self, settings, net_settings, state_dir, run_dir, provider, timing=None,
+                 supervisor_timing=None, report_timing=None, firewall=None, routing=None,
+                 crypto=None, identity=None):
+        self.settings = settings
+        self.net_settings = net_settings
+        self.state_dir = state_dir
+        self.run_dir = run_dir
+        self.provider = provider
+        self.timing = timing or {}
+        self.firewall = firewall or fw_mod.Firewall()
+        self.routing = routing or rt_mod.Routing()
+        self.crypto = crypto
+        self.identity = identity
+        st = sv.Timing()
+        for k, v in (supervisor_timing or {}).items():
+            st.set(k, v)
+        self.sup = sv.Supervisor(region=settings.region, pinned=settings.server, timing=st)
+        self.report_timing = report_timing or {}
+        self.status_path = os.path.join(run_dir, "agent.json")
+        self.tunnel_status_path = os.path.join(run_dir, "tunnel.json")
+        self.plane = None
+        self.plane_thread = None
+        self.plane_generation = 0
+        self.plan = None
+        self.client = None
+        self.device = None
+        self.private_key = None
+        self.stopping = False
+        self.started_at = time.time()
+        self.debug = dbg_mod.DebugSession(os.urandom)
+        self.next_neighbours = 0.0
+        self.reports_sent = 0
+        self.reports_failed = 0
+        self._history_seen = 0
+        self.acc = acc_mod.Accounting(settings.checkpoint_minutes, settings.report_period_minutes)
+        if "period" in self.report_timing:
+            self.acc.period = self.report_timing["period"]
+        self.queue = tel.ReportQueue(os.urandom,
+                                     first_jitter=int(self.report_timing.get("first_jitter", 300)),
+                                     base_delay=int(self.report_timing.get("base_delay", 60)))
+
+    # -- status and log --------------------------------------------------
+
+    def write_status(self):
+        now = time.monotonic()
+        data = {"pid": os.getpid(), "state": "running" if not self.stopping else "stopped",
+                "mode": "service", "started_at": self.started_at, "time": time.time(),
+                "plan": self.plan.as_dict() if self.plan else None,
+                "tunnel_status": self.tunnel_status_path, "reloads": 0,
+                "supervisor": self.sup.snapshot(now),
+                "enrolled": self.device is not None,
+                "crypto": self.crypto,
+                "telemetry": {"queued": len(self.queue.items), "sent": self.reports_sent,
+                              "failed_attempts": self.reports_failed,
+                              "dropped": self.queue.dropped},
+                "debug_session": {"open": self.debug.is_open(now),
+                                  "expires_in": (self.debug.expires_at - now)
+                                  if self.debug.is_open(now) else None},
+                "events": [{"time": time.time() - h["ago"],
+                            "event": "%s -> %s (%s%s)" % (h["from"], h["to"], h["event"],
+                                                         ": " + h["detail"] if h["detail"] else "")}
+                           for h in self.sup.snapshot(now)["history"]]}
+        try:
+            from vpnspot_router.agent import _write_json
+            _write_json(self.status_path, data)
+        except OSError as e:
+            log.error("cannot write status file %s: %s", self.status_path, e)
+
+    def _log_transitions(self, now):
+        new = min(self.sup.transitions - self._history_seen, len(self.sup.history))
+        for h in self.sup.history[len(self.sup.history) - new:]:
+            text = "%s -> %s (%s)%s" % (h[1], h[3], h[2], ": " + h[4] if h[4] else "")
+            log.info("%s", text)
+            self.debug.record(now, "transition", text)
+        self._history_seen = self.sup.transitions
+
+    # -- actions -----------------------------------------------------------
+
+    def dispatch(self, actions):
+        for a in actions:
+            now = time.monotonic()
+            self._log_transitions(now)
+            if a.kind == sv.APPLY_KILL_SWITCH:
+                self.plan = st_mod.plan_from_config(self.net_settings, None, self._wan_mtu())
+                self.firewall.apply(fw_mod.build_ruleset(self.plan))
+                self.routing.apply(rt_mod.desired_rules(self.plan),
+                                   rt_mod.desired_routes(self.plan, False))
+            elif a.kind == sv.FETCH_SERVERS:
+                self.dispatch(self._api(lambda: self.sup.servers_fetched(
+                    time.monotonic(), [s._asdict() for s in self.client.servers()])))
+            elif a.kind == sv.REGISTER_KEY:
+                pub = base64.b64encode(public_key(self.provider, self.private_key)).decode()
+                self.dispatch(self._api(lambda: self._registered(self.client.register_key(pub))))
+            elif a.kind == sv.PROBE_SERVERS:
+                lat = probe_handshakes(a.servers, self.private_key, self.provider,
+                                       self.sup.addresses["ipv4"])
+                for sid, ms in sorted(lat.items()):
+                    log.info("probe %s: %s", sid, "no answer" if ms[0] is None else "%.1f ms" % ms[0])
+                self.dispatch(self.sup.probed(time.monotonic(), lat))
+            elif a.kind == sv.CONFIGURE_TUNNEL:
+                self._configure(a)
+            elif a.kind == sv.STOP_TUNNEL:
+                self._stop_plane()
+                if self.plan is not None:
+                    self.routing.apply(rt_mod.desired_rules(self.plan),
+                                       rt_mod.desired_routes(self.plan, False))
+            self._log_transitions(time.monotonic())
+            self.write_status()
+
+    def _registered(self, addresses):
+        return self.sup.key_registered_ok(time.monotonic(), {"ipv4": addresses.ipv4,
+                                                              "ipv6": addresses.ipv6})
+
+    def _api(self, call):
+        from vpnspot_router.provider import client as pc
+        try:
+            return call()
+        except (pc.NoNetwork, pc.ServiceUnavailable, pc.RateLimited, pc.ProtocolError) as e:
+            return self.sup.api_failed(time.monotonic(), e.message, False, _fraction())
+        except pc.ProviderError as e:
+            return self.sup.api_failed(time.monotonic(), e.message, True, _fraction())
+
+    def _wan_mtu(self):
+        from vpnspot_router.agent import read_wan_mtu
+        return read_wan_mtu(self.net_settings["wan"])
+
+    def _wg_config(self, server, addresses):
+        from vpnspot_router.core.wgconf import parse
+        addrs = [addresses["ipv4"]] + ([addresses["ipv6"]] if addresses.get("ipv6") else [])
+        allowed = ["0.0.0.0/0"] + (["::/0"] if addresses.get("ipv6") and server.get("ipv6") else [])
+        lines = ["[Interface]", "PrivateKey = " + base64.b64encode(self.private_key).decode(),
+                 "Address = " + ", ".join(addrs)]
+        if server.get("dns"):
+            lines.append("DNS = " + ", ".join(server["dns"]))
+        lines += ["", "[Peer]", "PublicKey = " + server["public_key"],
+                  "Endpoint = " + server["endpoint"], "AllowedIPs = " + ", ".join(allowed)]
+        return parse("\n".join(lines) + "\n", "server %s" % server["id"])
+
+    def _configure(self, action):
+        from vpnspot_router.tunnel import dataplane
+        self._stop_plane()
+        conf = self._wg_config(action.server, action.addresses)
+        self.plan = st_mod.plan_from_config(self.net_settings, conf, self._wan_mtu())
+        self.firewall.apply(fw_mod.build_ruleset(self.plan))
+        conf.interface.mtu = self.plan.mtu
+        self.debug.record(time.monotonic(), "endpoint", "server %s endpoint %s"
+                          % (action.server["id"], action.server["endpoint"]))
+        plane = dataplane.open_tunnel(conf, self.plan.tunnel, self.provider,
+                                      status_path=self.tunnel_status_path, status_interval=5.0,
+                                      timing=self.timing)
+        sock = getattr(plane.bind, "sock", None)
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, rt_mod.FWMARK)
+        self.routing.apply(rt_mod.desired_rules(self.plan), rt_mod.desired_routes(self.plan, True))
+        self.plane = plane
+        self.plane_generation += 1
+        self.plane_thread = threading.Thread(target=plane.run, daemon=True, name="vpnspot-tunnel")
+        self.plane_thread.start()
+        log.info("tunnel to %s (%s): %s", action.server["id"], action.server["endpoint"], action.reason)
+
+    def _stop_plane(self):
+        if self.plane is None:
+            return
+        self._observe(time.monotonic())      # count the last bytes of this tunnel
+        self.plane.stop()
+        self.plane_thread.join(5)
+        self.plane = None
+        self.plane_thread = None
+
+    # -- monitoring, accounting, reports ------------------------------------
+
+    def _observe(self, now):
+        if self.plane is None:
+            return
+        try:
+            status = self.plane.status()
+        except Exception:       # a status read racing the tunnel thread: next time
+            return
+        peers = status.get("peers") or []
+        if not peers:
+            return
+        p = peers[0]
+        hs = p.get("last_handshake")
+        hs_mono = None if hs is None else hs - (time.time() - time.monotonic())
+        self.dispatch(self.sup.monitor(now, hs_mono, p["rx_bytes"], p["tx_bytes"]))
+        self._account(p["rx_bytes"], p["tx_bytes"])
+
+    def _account(self, rx, tx):
+        wall = int(time.time())
+        source = "%d-%d" % (os.getpid(), self.plane_generation)
+        for a in self.acc.observe(rx, tx, wall, source):
+            if a.kind == acc_mod.CHECKPOINT:
+                _write_private(os.path.join(self.state_dir, "accounting.json"), a.data)
+            elif a.kind == acc_mod.REPORT_DUE and self.identity is not None:
+                try:
+                    self.queue.add(self.identity, a.period_start, a.period_end, a.rx_bytes,
+                                   a.tx_bytes, wall)
+                except tel.TelemetryError as e:
+                    log.error("report not built: %s", e)
+        if self.queue.changed:
+            _write_private(os.path.join(self.state_dir, "reports.json"), self.queue.to_bytes())
+
+    def _send_reports(self):
+        from vpnspot_router.provider import client as pc
+        wall = int(time.time())
+        item = self.queue.due(wall)
+        if item is None or self.client is None:
+            return
+        try:
+            self.client.report(item.body)
+            self.queue.accepted(item.report_id)
+            self.reports_sent += 1
+            log.info("report %d accepted", item.seq)
+        except pc.ProviderError as e:
+            self.queue.failed(item.report_id, wall)
+            self.reports_failed += 1
+            log.info("report %d not accepted: %s", item.seq, e.message)
+        _write_private(os.path.join(self.state_dir, "reports.json"), self.queue.to_bytes())
+
+    def _restore(self):
+        data = _read(os.path.join(self.state_dir, "reports.json"), self.queue.restore)
+        if data:
+            self.queue.restore(data)
+        data = _read(os.path.join(self.state_dir, "accounting.json"), self.acc.restore)
+        if data:
+            self.acc.restore(data)
+
+    def _last_good(self):
+        def validate(data):
+            d = json.loads(data)
+            if set(d) != {"server", "addresses"}:
+                raise ValueError("fields must be server, addresses")
+        data = _read(os.path.join(self.state_dir, "last-good.json"), validate)
+        if not data:
+            return None
+        d = json.loads(data)
+        return d["server"], d["addresses"]
+
+    def _save_last_good(self):
+        server, addresses = self.sup.last_good
+        _write_private(os.path.join(self.state_dir, "last-good.json"),
+                       json.dumps({"server": server, "addresses": addresses}, sort_keys=True).encode())
+
+    # -- debug sessions and control requests ----------------------------------
+
+    def _neighbours(self, now):
+        """While a debug session is open: the devices the router sees on its
+        LAN (address, MAC) - for "why does this device not connect"."""
+        if not self.debug.is_open(now) or now < self.next_neighbours:
+            return
+        self.next_neighbours = now + NEIGHBOUR_EVERY
+        out = subprocess.run(["ip", "neigh", "show", "dev", self.net_settings["lan"]],
+                             capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            self.debug.record(now, "lan-neighbour", line.strip())
+
+    def _purge(self, actions):
+        for a in actions:
+            if a.kind == dbg_mod.PURGE:
+                try:
+                    os.unlink(os.path.join(self.run_dir, DEBUG_TOKEN))
+                except FileNotFoundError:
+                    pass
+                log.info("debug session ended (%s); its data is deleted", a.reason)
+
+    def handle(self, request):
+        now = time.monotonic()
+        cmd = request.get("cmd")
+        try:
+            if cmd == "status":
+                return {"ok": True, "status": self.sup.snapshot(now)}
+            if cmd == "connect":
+                region, server = request.get("region"), request.get("server")
+                target = request.get("target")
+                if target:
+                    # The console's `connect X`: a server id if one has it, else a region.
+                    if any(s["id"] == target for s in self.sup.servers):
+                        server = target
+                    else:
+                        region = target
+                self.dispatch(self.sup.connect(now, region, server))
+                return {"ok": True, "state": self.sup.state,
+                        "server": self.sup.current["id"] if self.sup.current else None}
+            if cmd == "disconnect":
+                self.dispatch(self.sup.disconnect(now))
+                return {"ok": True, "state": self.sup.state}
+            if cmd == "debug_open":
+                ttl = request.get("ttl")
+                token = self.debug.open(now, None if ttl is None else int(ttl))
+                path = os.path.join(self.run_dir, DEBUG_TOKEN)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write(token + "\n")
+                self.next_neighbours = 0.0
+                self._neighbours(now)
+                log.info("debug session opened for %d s", self.debug.expires_at - now)
+                return {"ok": True, "expires_in": self.debug.expires_at - now}
+            if cmd == "debug_close":
+                self._purge(self.debug.close(request.get("token"), now))
+                return {"ok": True}
+            if cmd == "debug_show":
+                entries = self.debug.show(request.get("token"), now)
+                return {"ok": True, "expires_in": self.debug.expires_at - now,
+                        "entries": [[round(t - now, 1), c, x] for t, c, x in entries]}
+            return {"ok": False, "error": "unknown request %r" % cmd}
+        except (sv.SupervisorError, dbg_mod.DebugSessionError, ValueError, TypeError) as e:
+            return {"ok": False, "error": str(e)}
+
+    # -- run -----------------------------------------------------------------
+
+    def run(self, load_device):
+        import signal
+        signal.signal(signal.SIGTERM, self._on_term)
+        signal.signal(signal.SIGINT, self._on_term)
+        now = time.monotonic()
+        self.dispatch(self.sup.boot(now))          # the kill switch, before anything else
+        self._purge(self.debug.boot())             # nothing of an earlier session survives
+        self.private_key = load_or_make_key(self.state_dir, self.provider)
+        self._restore()
+        self.control = ControlServer(self.run_dir)
+        self.device = load_device()
+        if self.device:
+            self._make_client()
+        self.dispatch(self.sup.killswitch_loaded(time.monotonic(), self.device is not None,
+                                                 self._last_good()))
+        last_saved = self.sup.last_good
+        try:
+            while not self.stopping:
+                now = time.monotonic()
+                self._drain(now)
+                if self.sup.state == sv.NOT_ENROLLED:
+                    self.device = load_device()
+                    if self.device:
+                        self._make_client()
+                        self.dispatch(self.sup.enrolled(now))
+                self._observe(now)
+                if self.sup.last_good is not last_saved and self.sup.last_good is not None:
+                    last_saved = self.sup.last_good
+                    self._save_last_good()
+                self.dispatch(self.sup.tick(now))
+                self._purge(self.debug.tick(now))
+                self._neighbours(now)
+                self._send_reports()
+                self.write_status()
+                time.sleep(MONITOR_INTERVAL)
+        finally:
+            self._shutdown()
+        return 0
+
+    def _make_client(self):
+        from vpnspot_router.provider.client import ProviderClient
+        d = self.device
+        # Fewer, shorter retries than an interactive command: the supervisor
+        # backs off itself and the tunnel must be watched meanwhile.
+        self.client = ProviderClient(d["api_url"], device_token=d["device_token"],
+                                     ca_file=d["ca_file"], resolve=d["resolve"], timeout=5.0,
+                                     retries=1, backoff_cap=2.0)
+
+    def _drain(self, now):
+        while True:
+            try:
+                request, slot, done = self.control.requests.get_nowait()
+            except queue.Empty:
+                return
+            slot["answer"] = self.handle(request)
+            done.set()
+
+    def _on_term(self, signum, frame):
+        self.stopping = True
+
+    def _shutdown(self):
+        now = time.monotonic()
+        self._stop_plane()
+        for a in self.acc.flush(int(time.time())):
+            _write_private(os.path.join(self.state_dir, "accounting.json"), a.data)
+        if self.sup.can("stop"):
+            self.sup.stop(now)
+        if self.plan is not None:
+            self.routing.apply(rt_mod.desired_rules(self.plan), rt_mod.desired_routes(self.plan, False))
+        self._purge([dbg_mod.Purge("agent stopped")])
+        self.debug = dbg_mod.DebugSession(os.urandom)
+        self.control.close()
+        self.write_status()
+        log.info("agent stopped; kill switch %s", "kept" if self.plan and self.plan.kill_switch else "off")
+
+
+def _fraction():
+    return int.from_bytes(os.urandom(4), "big") / 4294967296.0
