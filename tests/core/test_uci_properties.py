@@ -69,8 +69,21 @@ def test_generated_files_read_as_written_and_round_trip_unchanged(doc):
             assert s.get(opt) == value, (opt, text)
 
 
+def _single_line_values(doc):
+    # The line comparison below finds an option's lines by its name; a value
+    # spanning lines would leave its continuation behind. Multi-line values
+    # are covered by the round-trip tests above.
+    for opts in doc[1].values():
+        for v in opts.values():
+            for item in (v if isinstance(v, list) else [v]):
+                if "\n" in item or "\r" in item:
+                    return False
+    return True
+
+
 @settings(max_examples=300, deadline=None)
-@given(documents(), names, values.filter(lambda v: "\n" not in v and "\r" not in v))
+@given(documents().filter(_single_line_values), names,
+       values.filter(lambda v: "\n" not in v and "\r" not in v))
 def test_setting_an_option_leaves_every_other_option_and_line_alone(doc, opt, value):
     text, expected = doc
     parsed = uci.parse(text)

@@ -26,8 +26,9 @@ US_PORT = 51821
 
 
 class Topology:
-    def __init__(self, lab, initiator=True, psk=False, timing=None, gw_keepalive=None):
+    def __init__(self, lab, initiator=True, psk=False, timing=None, gw_keepalive=None, env=None):
         self.lab = lab
+        self.env = env or {}
         lab.add_ns("us")
         lab.add_ns("gw")
         self.link = lab.add_link("us", "gw", US_UNDERLAY + "/24", GW_UNDERLAY + "/24")
@@ -70,6 +71,7 @@ class Topology:
 
     def start(self):
         env = dict(os.environ)
+        env.update(self.env)
         if self.timing:
             env["VPNSPOT_WG_TIMING"] = ",".join("%s=%s" % kv for kv in sorted(self.timing.items()))
         self.proc = self.lab.popen("us", [sys.executable, "-m", "vpnspot_router", "tunnel", "up",
@@ -152,6 +154,42 @@ def test_a_100_megabyte_tcp_transfer_arrives_intact(lab, direction):
     assert result.sent_bytes == nbytes
     assert result.received_bytes == nbytes
     assert result.received_sha256 == result.sent_sha256
+
+
+# Each offload (tunnel/offload.py) flipped from its default alone (TSO is
+# off by default, so it is switched on), and all of them off: the data must
+# arrive intact whichever path the packets take.
+OFFLOAD_SWITCHES = {
+    "tso-on": {"VPNSPOT_TUN_TSO": "1"},
+    "writer-on": {"VPNSPOT_TUN_WRITER": "1"},
+    "no-coalesce": {"VPNSPOT_TUN_COALESCE": "0"},
+    "no-gso": {"VPNSPOT_UDP_GSO": "0"},
+    "no-gro": {"VPNSPOT_UDP_GRO": "0"},
+    "all-off": {"VPNSPOT_TUN_TSO": "0", "VPNSPOT_TUN_COALESCE": "0",
+                "VPNSPOT_UDP_GSO": "0", "VPNSPOT_UDP_GRO": "0"},
+}
+
+
+@pytest.mark.parametrize("switch", sorted(OFFLOAD_SWITCHES))
+def test_a_tcp_transfer_arrives_intact_both_ways_with_each_offload_switch_flipped(lab, switch):
+    topo = Topology(lab, initiator=True, env=OFFLOAD_SWITCHES[switch])
+    lab.ping("us", "10.77.0.1")
+    assert "offloads:" in topo.log()
+    nbytes = 20 * 1024 * 1024
+    for src, dst, addr, port in (("us", "gw", "10.77.0.1", 5001), ("gw", "us", "10.77.0.2", 5002)):
+        result = lab.tcp_transfer(src, dst, addr, nbytes, port=port, timeout=120)
+        assert result.received_bytes == nbytes
+        assert result.received_sha256 == result.sent_sha256
+
+
+def test_ipv6_tcp_crosses_intact_with_every_offload_on(lab):
+    Topology(lab, initiator=True)
+    lab.ping("us", "fd77:77::1")
+    nbytes = 20 * 1024 * 1024
+    for src, dst, addr, port in (("us", "gw", "fd77:77::1", 5001), ("gw", "us", "fd77:77::2", 5002)):
+        result = lab.tcp_transfer(src, dst, addr, nbytes, port=port, timeout=120)
+        assert result.received_bytes == nbytes
+        assert result.received_sha256 == result.sent_sha256
 
 
 def test_sessions_rekey_under_traffic_without_losing_the_tunnel(lab):

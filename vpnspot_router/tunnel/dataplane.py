@@ -2,13 +2,21 @@
 
 Data flow, per wakeup of one poll over three sources:
 
-  TUN fd   -> read up to BATCH packets -> dev.send_packet(pkt, now)        -+
-  UDP fd   -> read up to BATCH datagrams -> dev.receive_datagram(d, a, now) -+-> actions
+  TUN fd   -> up to BATCH reads (each one packet, or the segments of a TCP
+              super-packet with TSO) -> dev.send_packets(pkts, now)             -+
+  UDP fd   -> up to BATCH datagrams (GRO: many per read), grouped by sender
+              -> dev.receive_datagrams(datas, addr, now)                       -+-> actions
   timer    -> (every TICK_INTERVAL s, or at dev.next_deadline()) dev.tick(now) -+
-                                                                             |
-  actions -> SendDatagram -> bind.sendto      DeliverPacket -> tun.write     |
-             Drop -> counters.drops[reason]   PeerEvent -> log line (+ DNS   |
-                                              re-resolution on give-up)    <-+
+                                                                               |
+  actions -> SendDatagram(s) -> bind.sendto / bind.send_many (one GSO send)    |
+             DeliverPacket(s) -> tun.write / tun.write_packets (coalesced)     |
+             Drop -> counters.drops[reason]   PeerEvent -> log line (+ DNS     |
+                                              re-resolution on give-up)      <-+
+
+The batch entry points (core/wireguard/device.py) are used when the device
+has them; a device with only the per-packet API (tests' fakes) gets one call
+per packet. Offloads are switched in offload.Switches and fall back by
+themselves (tun.py, bind.py).
 
 Rules it keeps:
   - nothing a peer sends can end the loop: each core call and its dispatch
@@ -41,11 +49,13 @@ from vpnspot_router.core.wireguard import actions as A
 from vpnspot_router.core.wireguard import drops
 
 from . import bind as bind_mod
+from . import offload
 from . import tun as tun_mod
 
 log = logging.getLogger("vpnspot.tunnel")
 
-BATCH = 64                  # packets drained per source per wakeup
+BATCH = 64                  # reads drained per source per wakeup
+CORE_BATCH = 64             # packets handed to the core per batch call
 TICK_INTERVAL = 0.25        # API.md: tick at least this often
 STATUS_INTERVAL = 10.0
 RESOLVE_RETRY = 10.0        # hostname endpoints that did not resolve are retried this often
@@ -126,6 +136,10 @@ class DataPlane:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
+        self._send_packets = getattr(device, "send_packets", None)
+        self._receive_datagrams = getattr(device, "receive_datagrams", None)
+        self._send_many = getattr(bind, "send_many", None) or self._send_each
+        self._write_packets = getattr(tun, "write_packets", None) or self._write_each
         self._selector = selectors.DefaultSelector()
         self._selector.register(tun.fileno(), selectors.EVENT_READ, self._on_tun)
         self._selector.register(bind.fileno(), selectors.EVENT_READ, self._on_udp)
@@ -160,6 +174,20 @@ class DataPlane:
                     c.tun_tx_bytes += len(action.packet)
                 else:
                     c.tun_write_errors += 1
+            elif kind == A.SEND_MANY:
+                datas = action.datas
+                ok = self._send_many(datas, action.addr)
+                c.tx_packets += ok
+                c.send_errors += len(datas) - ok
+                for d in datas:
+                    c.tx_bytes += len(d)
+            elif kind == A.DELIVER_MANY:
+                packets = action.packets
+                ok, bad = self._write_packets(packets)
+                c.tun_tx_packets += ok
+                c.tun_write_errors += bad
+                for p in packets:
+                    c.tun_tx_bytes += len(p)
             elif kind == A.DROP:
                 name = drops.name(action.reason)
                 c.drops[name] = c.drops.get(name, 0) + 1
@@ -204,28 +232,57 @@ class DataPlane:
             self._resolve_peer(pub, peer)
 
     # ---------------------------------------------------------------- sources
+    def _send_each(self, datas, addr):
+        return sum(1 for d in datas if self.bind.sendto(d, addr))
+
+    def _write_each(self, packets):
+        ok = sum(1 for p in packets if self.tun.write(p))
+        return ok, len(packets) - ok
+
     def _on_tun(self, now):
         c = self.counters
-        read = self.tun.read
+        read_packets = getattr(self.tun, "read_packets", None)
+        batch = self._send_packets
+        pending = []
         for _ in range(BATCH):
-            packet = read()
-            if packet is None:
+            if read_packets is not None:
+                got = read_packets()
+            else:
+                p = self.tun.read()
+                got = [] if p is None else [p]
+            if not got:
                 break
-            c.tun_rx_packets += 1
-            c.tun_rx_bytes += len(packet)
-            self._core(self.dev.send_packet, (packet, now))
+            for p in got:
+                c.tun_rx_bytes += len(p)
+            c.tun_rx_packets += len(got)
+            if batch is None:
+                for p in got:
+                    self._core(self.dev.send_packet, (p, now))
+                continue
+            pending.extend(got)
+            if len(pending) >= CORE_BATCH:
+                self._core(batch, (pending, now))
+                pending = []
+        if pending:
+            self._core(batch, (pending, now))
 
     def _on_udp(self, now):
         c = self.counters
         try:
-            batch = self.bind.recv_many(BATCH)
+            batches = self.bind.recv_batches(BATCH)
         except Exception:
             log.exception("UDP receive failed")
             return
-        for data, addr in batch:
-            c.rx_packets += 1
-            c.rx_bytes += len(data)
-            self._core(self.dev.receive_datagram, (data, addr, now))
+        batch = self._receive_datagrams
+        for datas, addr in batches:
+            c.rx_packets += len(datas)
+            for d in datas:
+                c.rx_bytes += len(d)
+            if batch is None:
+                for d in datas:
+                    self._core(self.dev.receive_datagram, (bytes(d), addr, now))
+            else:
+                self._core(batch, (datas, addr, now))
 
     def _on_wake(self, now):
         try:
@@ -417,7 +474,7 @@ def parse_timing(text):
 
 
 def open_tunnel(conf, ifname, provider, status_path=None, status_interval=STATUS_INTERVAL,
-                device_factory=None, resolver=resolve, timing=None):
+                device_factory=None, resolver=resolve, timing=None, switches=None):
     """Build the whole userspace tunnel for a parsed WgConfig: device and
     peers, TUN interface with addresses and routes, UDP bind. Returns a
     DataPlane ready to run(). On failure nothing it created is left behind."""
@@ -430,9 +487,11 @@ def open_tunnel(conf, ifname, provider, status_path=None, status_interval=STATUS
         if not hasattr(dev.timing, name):
             raise ValueError("VPNSPOT_WG_TIMING: the core has no timer %r" % name)
         setattr(dev.timing, name, value)
+    if switches is None:
+        switches = offload.Switches.from_env()
     tun = bind = None
     try:
-        bind = bind_mod.UdpBind(iface.listen_port or 0)
+        bind = bind_mod.UdpBind(iface.listen_port or 0, switches=switches)
         want_v6 = bind.family == socket.AF_INET6
         names = {}
         routes = []
@@ -455,7 +514,11 @@ def open_tunnel(conf, ifname, provider, status_path=None, status_interval=STATUS
                 # e.g. a low-order public key: a config problem, shown as one.
                 raise ConfigError(conf.filename, p.line, "[Peer]", "%s; check this peer's keys" % e)
             routes.extend(p.allowed_ips)
-        tun = tun_mod.TunDevice(ifname)
+        tun = tun_mod.TunDevice(ifname, switches=switches)
+        if switches.writer:
+            tun.start_writer()
+        log.info("offloads: TUN vnet header=%s TSO=%s coalesce=%s writer thread=%s, UDP GSO=%s GRO=%s",
+                 tun.vnet_hdr, tun.tso, tun.coalesce, switches.writer, bind.gso, bind.gro)
         installed = tun_mod.configure_link(tun.name, iface.addresses, mtu, routes)
         skipped = [r for r in routes if r not in installed]
         if skipped:

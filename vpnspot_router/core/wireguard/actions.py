@@ -18,6 +18,8 @@ SEND = 1
 DELIVER = 2
 DROP = 3
 EVENT = 4
+SEND_MANY = 5       # only from the batch entry points (Device.send_packets)
+DELIVER_MANY = 6    # only from the batch entry points (Device.receive_datagrams)
 
 
 class SendDatagram:
@@ -43,6 +45,34 @@ class DeliverPacket:
 
     def __repr__(self):
         return "DeliverPacket(%d bytes)" % len(self.packet)
+
+
+class SendDatagrams:
+    """Send each of `datas`, in order, as its own UDP datagram to `addr`; a
+    run of consecutive SendDatagram actions for one peer, folded into one
+    action so the driver can hand the run to the kernel in one call."""
+    kind = SEND_MANY
+
+    def __init__(self, datas, addr, peer=None):
+        self.datas = datas
+        self.addr = addr
+        self.peer = peer
+
+    def __repr__(self):
+        return "SendDatagrams(%d datagrams -> %r)" % (len(self.datas), self.addr)
+
+
+class DeliverPackets:
+    """Write each of `packets`, in order, to the TUN device (a folded run of
+    DeliverPacket actions from one peer)."""
+    kind = DELIVER_MANY
+
+    def __init__(self, packets, peer):
+        self.packets = packets
+        self.peer = peer
+
+    def __repr__(self):
+        return "DeliverPackets(%d packets)" % len(self.packets)
 
 
 class Drop:
