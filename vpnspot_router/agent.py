@@ -24,6 +24,8 @@ to the data plane's RUN_DIR/tunnel.json; neither holds a LAN or destination
 address. `vpnspot status` combines both with the live nftables state.
 """
 
+import errno
+import fcntl
 import json
 import logging
 import os
@@ -315,9 +317,57 @@ def cmd_service_agent(args):
         return EXIT_FAILURE
 
 
+# The single-instance lock's descriptor: held open for the life of the
+# process (closing it would release the lock).
+_instance_lock = None
+
+
+def _take_instance_lock(run_dir):
+    """Lock RUN_DIR/agent.lock so a second agent refuses before it touches the
+    firewall, the tunnel device or the status files of the first.
+
+    Returns None when this process now holds the lock (or the run directory
+    cannot hold a lock file at all: then the agent runs, as it must keep a
+    household protected, and says so), else the pid text of the holder.
+    """
+    global _instance_lock
+    path = os.path.join(run_dir, "agent.lock")
+    try:
+        os.makedirs(run_dir, mode=0o755, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as e:
+        log.warning("cannot create %s (%s): running without the single-instance lock", path, e)
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+            os.close(fd)
+            log.warning("cannot lock %s (%s): running without the single-instance lock", path, e)
+            return None
+        try:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+        except OSError:
+            holder = "unknown"
+        os.close(fd)
+        return holder
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+    except OSError:
+        pass                                # the lock holds even if the pid note fails
+    _instance_lock = fd
+    return None
+
+
 def cmd_agent(args):
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="vpnspot[%(process)d]: %(levelname)s %(message)s")
+    holder = _take_instance_lock(args.run_dir)
+    if holder is not None:
+        print("error: another vpnspot agent is already running (pid %s); stop it first "
+              "(/etc/init.d/vpnspot stop)" % holder, file=sys.stderr)
+        return EXIT_FAILURE
     if args.wg_config is None:
         if args.settings is not None:
             print("error: --settings goes with --wg-config; without it the agent reads "

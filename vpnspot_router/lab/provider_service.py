@@ -28,6 +28,8 @@ under /_lab/ (header X-Lab-Admin: the token in STATE/admin-token):
   rate_limit    answer 429 with Retry-After
   drop          close the connection without an answer
   lose_answer   carry the request out, then close without answering
+  garbage       answer 200 with a body that is not JSON (a captive portal,
+                a broken proxy)
   tls           present the good, wrong_host, untrusted or expired certificate
 Account and code states (suspended, expired) are plain data: add_account(),
 add_activation_code(), set_account_status().
@@ -55,7 +57,7 @@ from vpnspot_router.provider import spec as _spec
 API_HOSTNAME = "api.vpnspot.test"
 MAX_BODY = 64 * 1024
 TLS_MODES = ("good", "wrong_host", "untrusted", "expired")
-MISBEHAVIOURS = ("hang", "slow", "error", "rate_limit", "drop", "lose_answer")
+MISBEHAVIOURS = ("hang", "slow", "error", "rate_limit", "drop", "lose_answer", "garbage")
 # Headers the service records under their own name; Authorization is
 # replaced by a marker saying only whether one was present.
 REDACTED_HEADERS = ("authorization", "x-lab-admin")
@@ -645,6 +647,14 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(params["status"], {"error": {
                     "code": "service_unavailable" if params["status"] == 503 else "internal_error",
                     "message": "lab: told to fail"}})
+            elif kind == "garbage":
+                data = b"<html>\x00\xff{\"servers\": [" + b"\x9c" * 64
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
             elif kind == "rate_limit":
                 return self._send(429, {"error": {"code": "rate_limited", "message": "lab: slow down",
                                                   "retry_after": params["retry_after"]}},

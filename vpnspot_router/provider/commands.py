@@ -12,6 +12,7 @@ The activation code is used once and never written anywhere; `--code -`
 reads it from stdin so it does not show in the process list.
 """
 
+import errno
 import json
 import os
 import sys
@@ -20,6 +21,8 @@ DEFAULT_STATE_DIR = "/etc/vpnspot"
 DEVICE_FILE = "device.json"
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 DEVICE_KEYS = ("api_url", "ca_file", "resolve", "device_id", "device_token")
+# The token alphabet of openapi.yaml's Enrollment schema.
+_TOKEN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 
 
 def _error(message, code):
@@ -33,9 +36,25 @@ def _device_store(state_dir):
 
 
 def _validate_device(data):
-    record = json.loads(data)
+    try:
+        record = json.loads(data)
+    except RecursionError:
+        raise ValueError("nested too deeply to be an enrollment record") from None
     if not isinstance(record, dict) or set(record) != set(DEVICE_KEYS):
         raise ValueError("fields must be %s" % ", ".join(DEVICE_KEYS))
+    # The values go into the client as they are: a damaged or hand-edited
+    # file must be refused here, not crash the first call that uses it.
+    for key in ("api_url", "device_id", "device_token"):
+        if type(record[key]) is not str:
+            raise ValueError("%s must be text" % key)
+    if record["ca_file"] is not None and type(record["ca_file"]) is not str:
+        raise ValueError("ca_file must be text or null")
+    resolve = record["resolve"]
+    if not isinstance(resolve, dict) or not all(type(k) is str and type(v) is str
+                                                for k, v in resolve.items()):
+        raise ValueError("resolve must map host names to addresses")
+    if not record["device_token"] or record["device_token"].strip(_TOKEN_CHARS):
+        raise ValueError("device_token holds characters a token never has")
     return record
 
 
@@ -56,6 +75,24 @@ def save_device(state_dir, record):
         _device_store(state_dir).write(data)
     finally:
         os.umask(old)
+
+
+def check_state_writable(state_dir):
+    """Raise OSError unless device.json and its last-good copy can be saved
+    in state_dir. Enrolling spends the activation code, so this runs before
+    the code is sent: a read-only or full flash must not cost the household
+    its code."""
+    os.makedirs(state_dir, mode=0o700, exist_ok=True)
+    probe = os.path.join(state_dir, ".%s.probe-%d" % (DEVICE_FILE, os.getpid()))
+    fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        # Two pages: the file and its last-good copy take one each on tmpfs/UBIFS.
+        if os.write(fd, bytes(8192)) != 8192:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+        os.unlink(probe)
 
 
 def _parse_resolve(items):
@@ -96,6 +133,12 @@ def cmd_enroll(args):
     except ValueError as e:
         return _error(str(e), EXIT_USAGE)
     try:
+        check_state_writable(args.state)
+    except OSError as e:
+        return _error("cannot save the enrollment in %s: %s. Nothing was sent and the activation "
+                      "code is still valid; make room there (or make it writable) and enroll again"
+                      % (args.state, e.strerror or e), EXIT_FAILURE)
+    try:
         enrollment = client.enroll(args.email, code)
     except ValueError:
         # Raised before anything is sent: the email or code is malformed.
@@ -104,10 +147,15 @@ def cmd_enroll(args):
                       "(codes look like VPNS-7Q4K-M2XD)", EXIT_USAGE)
     except ProviderError as e:
         return _error(e.message, EXIT_FAILURE)
-    save_device(args.state, {"api_url": api_url,
-                             "ca_file": os.path.abspath(ca_file) if ca_file else None, "resolve": resolve,
-                             "device_id": enrollment.device_id,
-                             "device_token": enrollment.device_token})
+    try:
+        save_device(args.state, {"api_url": api_url,
+                                 "ca_file": os.path.abspath(ca_file) if ca_file else None,
+                                 "resolve": resolve, "device_id": enrollment.device_id,
+                                 "device_token": enrollment.device_token})
+    except OSError as e:
+        # The space went between the check and the save: the code is spent.
+        return _error("enrolled as %s, but %s; ask VPN Spot support for a new activation code"
+                      % (enrollment.device_id, e.strerror or e), EXIT_FAILURE)
     print("enrolled: this router is %s; its device token is saved in %s"
           % (enrollment.device_id, os.path.join(args.state, DEVICE_FILE)))
     return EXIT_OK
