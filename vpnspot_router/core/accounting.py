@@ -212,7 +212,13 @@ class Accounting:
             if source is not None and type(source) is not str and type(source) is not int:
                 raise ValueError("bad counter source")
             saved_at = state["saved_at"]
-        except (KeyError, TypeError, IndexError) as e:
+            if type(saved_at) is not int and type(saved_at) is not float:
+                # It becomes last_seen/last_checkpoint, compared with `now`.
+                raise ValueError("bad save time")
+        except (KeyError, TypeError, IndexError, OverflowError, RuntimeError) as e:
+            # OverflowError: int() of an infinite bucket key (JSON allows
+            # Infinity); RuntimeError: nesting deeper than the stack (CPython's
+            # RecursionError is one; MicroPython has no such name).
             raise ValueError("the accounting checkpoint is damaged (%s)" % type(e).__name__)
         self.total_rx, self.total_tx = total_rx, total_tx
         self.last_rx, self.last_tx = last_rx, last_tx

@@ -397,7 +397,11 @@ class ReportQueue:
             for it in items:
                 if it.seq >= next_seq:
                     raise ValueError("a queued report is newer than the sequence counter")
-        except (KeyError, TypeError, IndexError) as e:
+        except (KeyError, TypeError, IndexError, AttributeError, RuntimeError) as e:
+            # AttributeError: a file that is JSON but not the queue's shape (a
+            # list, a number, a body that is not text); RuntimeError: nesting
+            # deeper than the stack (CPython's RecursionError is one; MicroPython
+            # has no such name). Both are damage, like the others.
             raise ValueError("the report queue file is damaged (%s)" % type(e).__name__)
         self.items = items[-self.capacity:]
         self.dropped = dropped + len(items) - len(self.items)

@@ -1,0 +1,112 @@
+"""Inputs the fuzzers found that once escaped a parser as an undocumented
+exception, minimized, and the rule each one broke. Each input is replayed
+through its fuzz target (which also drives what the parser returned), and
+the consequence on a router is checked where it matters: the file store
+must treat such a file as damage and fall back, not stop the agent.
+"""
+
+import json
+import os
+import sys
+
+import pytest
+
+CPYTHON_ONLY = "imports the CPython-only fuzz harness and provider client"
+
+PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if PROJECT not in sys.path:
+    sys.path.insert(0, PROJECT)
+
+from tests.fuzz import registry  # noqa: E402
+from vpnspot_router.core import accounting, telemetry  # noqa: E402
+from vpnspot_router.provider import client as c  # noqa: E402
+from vpnspot_router.provider import commands  # noqa: E402
+from vpnspot_router.provider import transport as t  # noqa: E402
+from vpnspot_router.store import FileStore, SOURCE_LAST_GOOD  # noqa: E402
+
+TARGETS = registry.load_all()
+
+# (target, minimized input, what escaped before the fix)
+FOUND = [
+    ("provider.client", b"0\x03\x000\x020",
+     "RecursionError from json.loads: an answer of 49,152 '[' (client.py)"),
+    ("state.report_queue", b'""',
+     "AttributeError: a queue file that is JSON but not an object (telemetry.py)"),
+    ("state.report_queue", b'{"v":1,"items":[[1,2,3,4,5]],"next_seq":3,"dropped":0}',
+     "AttributeError: a queued body that is not text (telemetry.py)"),
+    ("state.report_queue", b"[" * 5000, "RecursionError (telemetry.py)"),
+    ("state.checkpoint", b'{"v":1,"saved_at":"x","total":[1,2],"last":[null,null],"source":null,'
+                         b'"period":[null,0,0],"hours":[],"days":[]}',
+     "TypeError in observe() after restore() accepted a save time that is text (accounting.py)"),
+    ("state.checkpoint", b'{"v":1,"saved_at":1,"total":[1,2],"last":[null,null],"source":null,'
+                         b'"period":[null,0,0],"hours":[[Infinity,1,1]],"days":[]}',
+     "OverflowError: int(Infinity) of an hourly bucket key (accounting.py)"),
+    ("state.checkpoint", b"[" * 5000, "RecursionError (accounting.py)"),
+    ("state.device_record", b'{"api_url":5,"ca_file":null,"resolve":{},"device_id":"dev_1",'
+                            b'"device_token":"tttttttt"}',
+     "AttributeError: an API address that is a number (commands.py)"),
+    ("state.device_record", b'{"api_url":"https://x","ca_file":null,"resolve":{},'
+                            b'"device_id":"dev_1","device_token":5}',
+     "TypeError: a device token that is a number (commands.py)"),
+    ("state.device_record", b"[" * 5000, "RecursionError (commands.py)"),
+]
+
+
+@pytest.mark.parametrize("name,data,why", FOUND, ids=["%s-%d" % (f[0], i) for i, f in enumerate(FOUND)])
+def test_a_minimized_fuzz_finding_is_now_a_documented_answer(name, data, why):
+    target = TARGETS[name]
+    try:
+        target.check(data)
+    except target.expected:
+        pass
+
+
+def test_a_provider_answer_nested_deeper_than_the_stack_is_a_protocol_error():
+    body = b"[" * 200000
+    client = c.ProviderClient("https://api.vpnspot.test", device_token="t" * 43,
+                              transport=t.FakeTransport([t.Response(200, {}, body)]),
+                              sleep=lambda s: None, random=lambda: 0.5)
+    with pytest.raises(c.ProtocolError):
+        client.account()
+
+
+def _restore_queue(data):
+    telemetry.ReportQueue(lambda n: b"\x01" * n).restore(data)
+
+
+def _restore_checkpoint(data):
+    accounting.Accounting().restore(data)
+
+
+GOOD_QUEUE = telemetry.ReportQueue(lambda n: b"\x01" * n).to_bytes()
+GOOD_CHECKPOINT = accounting.Accounting().to_bytes(1700000000)
+GOOD_DEVICE = json.dumps({"api_url": "https://api.vpnspot.test", "ca_file": None, "resolve": {},
+                          "device_id": "dev_0123456789", "device_token": "t" * 43}).encode()
+
+
+@pytest.mark.parametrize("validate,good,damaged", [
+    (_restore_queue, GOOD_QUEUE, b"[]"),
+    (_restore_queue, GOOD_QUEUE, b"[" * 5000),
+    (_restore_checkpoint, GOOD_CHECKPOINT, FOUND[5][1]),
+    (_restore_checkpoint, GOOD_CHECKPOINT, FOUND[4][1]),
+    (commands._validate_device, GOOD_DEVICE, FOUND[7][1]),
+    (commands._validate_device, GOOD_DEVICE, b"[" * 5000),
+], ids=["queue-list", "queue-deep", "checkpoint-infinity", "checkpoint-text-time",
+        "device-number-url", "device-deep"])
+def test_a_file_the_fuzzer_broke_a_reader_with_is_moved_aside_and_its_last_good_copy_used(
+        tmp_path, validate, good, damaged):
+    path = tmp_path / "state"
+    store = FileStore(str(path))
+    store.write(good)
+    path.write_bytes(damaged)                       # the flash returned something else
+    result = store.read(validate)
+    assert result.source == SOURCE_LAST_GOOD and result.data == good
+    assert any("moved aside" in p for p in result.problems)
+    assert [n for n in os.listdir(tmp_path) if ".corrupt-" in n]
+
+
+def test_a_device_token_with_characters_no_token_has_is_refused():
+    record = json.loads(GOOD_DEVICE)
+    record["device_token"] = "abc\r\nX-Injected: 1"
+    with pytest.raises(ValueError):
+        commands._validate_device(json.dumps(record).encode())
