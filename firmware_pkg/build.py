@@ -1,6 +1,6 @@
 """Build the OpenWrt package `vpnspot_<version>_all.ipk` from this repository.
 
-    python firmware_pkg/build.py [--out DIR] [--python 3.11] [--compile]
+    python firmware_pkg/build.py [--out DIR] [--python 3.11] [--compile] [--no-strip]
 
 Owns: which files go into the package, with which modes, and the .ipk
 container. What the files say lives in firmware_pkg/package/vpnspot/files/
@@ -21,6 +21,11 @@ OpenWrt 25.12 installs .apk (APKv3) packages instead; this script does not
 write them (see README "Preinstall in a firmware image" for why and what to
 do instead).
 
+Python sources ship without comments and docstrings (stripsource.py): every
+statement keeps its line, so a traceback from a router matches the
+repository's source of that version; bottle.py keeps its copyright notice.
+--no-strip ships the sources exactly as they are in the repository.
+
 --compile ships byte code (.pyc, unchecked-hash so it holds no timestamp)
 instead of sources: smaller on flash and faster to start, but only for the
 exact Python version given with --python, which must be the one running
@@ -37,6 +42,8 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+
+import stripsource
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -77,8 +84,17 @@ FILES = (
 DIRS = ("/etc/vpnspot", "/etc/vpnspot/guard.d")
 CONFFILES = ("/etc/config/vpnspot",)
 
-# Parts of the source tree that never go to a router.
-EXCLUDED_PACKAGES = ("lab", "tests")
+# Parts of vpnspot_router that never run on a router, each with the reason.
+# Nothing shipped may import them: tests/firmware/test_shipped_tree.py runs
+# every command and imports every shipped module from the package's own
+# tree. Keep the Makefile's Package/vpnspot/install prune list in step.
+EXCLUDED = (
+    ("vpnspot_router/lab", "namespace lab, demos, router VM and reference service: developers' machines"),
+    ("vpnspot_router/tests", "tests never ship"),
+    ("vpnspot_router/console/client.py", "vpnspot-console, the technician's laptop side of the serial line"),
+    ("vpnspot_router/console/fakebackend.py", "in-memory router for the console's tests"),
+    ("vpnspot_router/tunnel/kernel_fake.py", "in-memory netlink for the kernel tunnel's tests"),
+)
 PACKAGE_DATA = (".py", ".yaml")
 
 # opkg's maintainer scripts, as OpenWrt's buildroot writes them
@@ -127,27 +143,28 @@ def site_packages(python):
 
 
 def _python_sources():
-    """(relative path under the repo, bytes) of the agent's package, sorted."""
+    """(path relative to the repo, path on disk) of the agent's package, sorted."""
     root = os.path.join(REPO, "vpnspot_router")
+    excluded = set(rel for rel, _ in EXCLUDED)
     out = []
     for dirpath, dirnames, filenames in os.walk(root):
-        rel_dir = os.path.relpath(dirpath, root)
-        top = rel_dir.split(os.sep)[0]
-        if top in EXCLUDED_PACKAGES or "__pycache__" in rel_dir.split(os.sep):
-            dirnames[:] = []
-            continue
-        dirnames[:] = sorted(d for d in dirnames if d not in EXCLUDED_PACKAGES and d != "__pycache__")
+        rel_dir = os.path.relpath(dirpath, REPO).replace(os.sep, "/")
+        dirnames[:] = sorted(d for d in dirnames
+                             if d != "__pycache__" and "%s/%s" % (rel_dir, d) not in excluded)
         for name in sorted(filenames):
-            if name.endswith(PACKAGE_DATA):
-                path = os.path.join(dirpath, name)
-                out.append((os.path.relpath(path, REPO).replace(os.sep, "/"), path))
+            rel = "%s/%s" % (rel_dir, name)
+            if name.endswith(PACKAGE_DATA) and rel not in excluded:
+                out.append((rel, os.path.join(dirpath, name)))
     return sorted(out)
 
 
-def _compile(path, target_name, optimize):
+def _compile(source, target_name, optimize):
     with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "in.py")
+        with open(src, "wb") as f:
+            f.write(source)
         cfile = os.path.join(tmp, "out.pyc")
-        py_compile.compile(path, cfile=cfile, dfile=target_name, doraise=True, optimize=optimize,
+        py_compile.compile(src, cfile=cfile, dfile=target_name, doraise=True, optimize=optimize,
                            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
         with open(cfile, "rb") as f:
             return f.read()
@@ -163,8 +180,8 @@ def _vendored_bottle():
     return bottle.__file__
 
 
-def collect(python=DEFAULT_PYTHON, compile_=False, optimize=0):
-    """{path on the router: (bytes, mode)} for every file, plus dirs."""
+def collect(python=DEFAULT_PYTHON, compile_=False, optimize=0, strip=True):
+    """{path on the router: (bytes, mode)} for every file."""
     if compile_ and "%d.%d" % sys.version_info[:2] != python:
         raise SystemExit("error: --compile needs Python %s to run this script (this is %d.%d): "
                          "byte code is specific to one Python version"
@@ -182,11 +199,18 @@ def collect(python=DEFAULT_PYTHON, compile_=False, optimize=0):
         extra.append(("bottle.py", bottle))
     for rel, path in sources + extra:
         target = "%s/%s" % (site, rel)
+        with open(path, "rb") as f:
+            data = f.read()
+        if strip and rel.endswith(".py"):
+            try:
+                # Vendored files keep their notice (bottle.py: MIT).
+                data = stripsource.strip_checked(data, rel, keep_notice=(rel, path) in extra)
+            except stripsource.StripError as e:
+                raise SystemExit("error: %s" % e)
         if compile_ and rel.endswith(".py"):
-            files[target[:-3] + ".pyc"] = (_compile(path, target, optimize), 0o644)
+            files[target[:-3] + ".pyc"] = (_compile(data, target, optimize), 0o644)
         else:
-            with open(path, "rb") as f:
-                files[target] = (f.read(), 0o644)
+            files[target] = (data, 0o644)
     for src, dest, mode in FILES:
         with open(os.path.join(FILES_DIR, src), "rb") as f:
             files[dest] = (f.read(), mode)
@@ -296,11 +320,11 @@ def control_text(version, installed_size, epoch):
     return "\n".join(lines) + "\n"
 
 
-def build(out_dir, python=DEFAULT_PYTHON, compile_=False, optimize=0, epoch=None):
+def build(out_dir, python=DEFAULT_PYTHON, compile_=False, optimize=0, epoch=None, strip=True):
     """Write the .ipk into out_dir; returns its path."""
     epoch = source_date_epoch() if epoch is None else epoch
     version = "%s-%s" % (project_version(), RELEASE)
-    files = collect(python, compile_, optimize)
+    files = collect(python, compile_, optimize, strip)
     installed = sum(len(d) for d, _ in files.values() if not isinstance(d, SymLink))
     data = tar_gz(files, _all_dirs(files), epoch)
     control = {
@@ -329,10 +353,13 @@ def main(argv=None):
     parser.add_argument("--compile", action="store_true", help="ship .pyc byte code instead of .py")
     parser.add_argument("--optimize", type=int, choices=(0, 1, 2), default=0,
                         help="with --compile: 1 drops asserts, 2 also docstrings")
+    parser.add_argument("--no-strip", dest="strip", action="store_false",
+                        help="ship the Python sources as they are, comments and docstrings included "
+                        "(default: stripped, every statement on its original line)")
     args = parser.parse_args(argv)
     if not re.match(r"^3\.\d+$", args.python):
         parser.error("--python takes a version such as 3.11")
-    path = build(args.out, args.python, args.compile, args.optimize)
+    path = build(args.out, args.python, args.compile, args.optimize, strip=args.strip)
     print("%s  %d bytes" % (path, os.path.getsize(path)))
     return 0
 

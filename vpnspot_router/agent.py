@@ -1,6 +1,7 @@
 """The agent process: kill switch first, then the tunnel, then the routes.
 
-Owns: `vpnspot agent` (foreground; logs to stderr), `vpnspot status` and
+Owns: `vpnspot agent` (foreground; logs to stderr, which procd hands to
+logd on OpenWrt, or with --syslog straight to the system log), `vpnspot status` and
 `vpnspot killswitch apply|remove|status`, and the agent's status file.
 
 Lifecycle, in the order the household's safety needs:
@@ -28,6 +29,7 @@ import errno
 import fcntl
 import json
 import logging
+import logging.handlers
 import os
 import signal
 import socket
@@ -138,6 +140,8 @@ class Agent:
                 "time": time.time(), "plan": self.plan.as_dict() if self.plan else None,
                 "wg_config": self.wg_path, "settings": self.settings_path,
                 "tunnel_status": self.tunnel_status_path, "reloads": self.reloads,
+                "data_plane": {"backend": "userspace", "running": self.plane is not None,
+                               "reason": "a fixed --wg-config runs the userspace tunnel"},
                 "events": self.events})
         except OSError as e:
             log.error("cannot write status file %s: %s", self.status_path, e)
@@ -231,14 +235,15 @@ class Agent:
 
 # ------------------------------------------------------------------ commands
 
-def _crypto_decision(state_dir):
-    """crypto/select.py's decision (cached per board and version) for status."""
+def _crypto_decision(state_dir, override=None):
+    """crypto/select.py's decision (cached per board and version), with the
+    configuration's `crypto` override, for the backend choice and status."""
     try:
         from vpnspot_router.crypto import select
         from vpnspot_router.hw import probe
         profile = probe.probe("/")
         cache = os.path.join(state_dir, "crypto-choice.json") if state_dir else select.DEFAULT_CACHE
-        d = select.choose(profile, cache_path=cache)
+        d = select.choose(profile, override=override, cache_path=cache)
         return profile, {"data_plane": d.data_plane, "provider": d.provider, "reason": d.reason,
                          "cached": bool(getattr(d, "cached", False))}
     except Exception as e:      # a probe problem is shown, never fatal
@@ -298,12 +303,15 @@ def cmd_service_agent(args):
         log.info("VPN Spot is switched off in %s; the kill switch stays as it is", paths.config_path)
         return EXIT_OK
     from vpnspot_router.crypto import default_provider
-    profile, crypto = _crypto_decision(args.state_dir)
+    profile, crypto = _crypto_decision(args.state_dir, settings.crypto)
     log.info("crypto: %s/%s: %s", crypto["data_plane"], crypto["provider"], crypto["reason"])
+    from vpnspot_router.tunnel import backend
+    choice = backend.select(crypto)
+    log.info("data plane: %s", backend.describe(choice.as_dict()))
     agent = driver.ServiceAgent(settings, net, args.state_dir, args.run_dir, default_provider(),
                                 timing=timing, supervisor_timing=sup_timing,
                                 report_timing=report_timing, crypto=crypto,
-                                identity=_identity(profile))
+                                identity=_identity(profile), data_plane=choice)
 
     def load_device():
         try:
@@ -360,9 +368,70 @@ def _take_instance_lock(run_dir):
     return None
 
 
+LOG_FORMAT = "vpnspot[%(process)d]: %(levelname)s %(message)s"
+SYSLOG_SOCKET = "/dev/log"
+_log_handler = None
+
+
+class NonBlockingSyslog(logging.handlers.SysLogHandler):
+    """SysLogHandler whose socket never blocks: a syslog daemon that stops
+    reading (its queue full) costs log lines, counted in `dropped`, never
+    the agent's loop and with it the household's tunnel."""
+
+    dropped = 0
+
+    def _connect_unixsocket(self, address):
+        # The stdlib's (re)connect hook, also used after a failed send.
+        super()._connect_unixsocket(address)
+        self.socket.setblocking(False)
+
+    def handleError(self, record):
+        self.dropped += 1
+
+
+def setup_logging(use_syslog=False, syslog_socket=SYSLOG_SOCKET):
+    """Log lines to stderr, or to the syslog socket with --syslog.
+
+    A router whose syslog daemon is missing or not yet up must still run
+    (and protect the household): then the lines go to stderr, after a
+    warning saying why. Log lines hold no LAN or destination address
+    (../shared/DESIGN.md, privacy invariants); the gateway's address is the
+    only address logged."""
+    handler = None
+    problem = None
+    if use_syslog:
+        # SysLogHandler swallows a failed first connect and retries per
+        # line; one connect here tells at once whether syslog is there.
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            probe.connect(syslog_socket)
+        except OSError as e:
+            problem = "cannot log to syslog at %s (%s); logging to stderr instead" % (
+                syslog_socket, e.strerror or e)
+        finally:
+            probe.close()
+        if problem is None:
+            handler = NonBlockingSyslog(
+                address=syslog_socket, facility=logging.handlers.SysLogHandler.LOG_DAEMON)
+    if handler is None:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    global _log_handler
+    root = logging.getLogger()
+    if _log_handler is not None:
+        # Called again in one process (tests): replace, never duplicate lines.
+        root.removeHandler(_log_handler)
+        _log_handler.close()
+    _log_handler = handler
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    if problem:
+        log.warning("%s", problem)
+    return handler
+
+
 def cmd_agent(args):
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="vpnspot[%(process)d]: %(levelname)s %(message)s")
+    setup_logging(getattr(args, "syslog", False), getattr(args, "syslog_socket", SYSLOG_SOCKET))
     holder = _take_instance_lock(args.run_dir)
     if holder is not None:
         print("error: another vpnspot agent is already running (pid %s); stop it first "
@@ -435,6 +504,7 @@ def gather_status(run_dir, firewall=None, now=None):
     plan = agent.get("plan") or {}
     out.update({"dns": plan.get("dns"), "ipv6": plan.get("ipv6"), "mtu": plan.get("mtu"),
                 "pid": agent["pid"], "reloads": agent.get("reloads", 0),
+                "data_plane": agent.get("data_plane"),
                 "events": [e["event"] for e in agent.get("events", [])[-5:]]})
     try:
         with open(agent["tunnel_status"]) as f:
@@ -510,6 +580,10 @@ def cmd_status(args):
                                             else "closed (nothing detailed is kept)"))
         lines.append("transitions:")
         lines += ["  %s" % e for e in status.get("events", [])]
+    plane = status.get("data_plane")
+    if plane and status["state"] not in ("not running", "stopped"):
+        from vpnspot_router.tunnel.backend import describe
+        lines.append("data plane:   %s" % describe(plane))
     crypto = status.get("crypto")
     if crypto:
         lines.append("crypto:       %s/%s: %s" % (crypto["data_plane"], crypto["provider"], crypto["reason"]))
@@ -624,6 +698,9 @@ def register(sub):
                        "it the agent enrolls, chooses servers and fails over by itself")
     agent.add_argument("--settings", help="settings file with --wg-config (kill_switch, dns, ...)")
     agent.add_argument("--run-dir", default=DEFAULT_RUN_DIR, help="where status files go")
+    agent.add_argument("--syslog", action="store_true",
+                       help="log to syslog (falls back to stderr when there is none)")
+    agent.add_argument("--syslog-socket", default=SYSLOG_SOCKET, help="(default %(default)s)")
     agent.add_argument("--config-dir", default="/etc/config", help="UCI directory (file vpnspot)")
     agent.add_argument("--state-dir", default="/etc/vpnspot",
                        help="device.json, the router's key, report queue (default %(default)s)")

@@ -138,6 +138,15 @@ def cmd_pubkey(args):
 
 
 def cmd_lab(args):
+    try:
+        import vpnspot_router.lab  # noqa: F401
+    except ImportError as e:
+        # The router package leaves lab/ out (firmware_pkg/build.py EXCLUDED).
+        if getattr(e, "name", None) != "vpnspot_router.lab":
+            raise
+        return _error("the namespace lab is not part of this installation "
+                      "(vpnspot_router.lab is missing); run it from a source checkout",
+                      EXIT_FAILURE)
     if args.lab_args[:1] in (["up"], ["down"], ["status"]):
         from vpnspot_router.lab import topology
         return topology.main(args.lab_args)
@@ -147,7 +156,7 @@ def cmd_lab(args):
     try:
         from vpnspot_router.lab import demo
     except ImportError as e:
-        if getattr(e, "name", None) not in ("vpnspot_router.lab.demo", "vpnspot_router.lab"):
+        if getattr(e, "name", None) != "vpnspot_router.lab.demo":
             raise
         return _error("the namespace lab demo is not part of this installation "
                       "(vpnspot_router.lab.demo is missing); run it from a source checkout",

@@ -5,10 +5,12 @@ machine returns and feeds the results back as events. Keep in sync with
 core/supervisor.py (action kinds), agent.py (CLI, status) and the README
 section "The supervisor".
 
-Main loop (one thread; the data plane runs in its own thread):
+Main loop (one thread; a userspace data plane runs in its own thread, a
+kernel one in the kernel):
 
-  control socket requests -> supervisor.connect/disconnect, debug session
-  every MONITOR_INTERVAL: plane.status() -> supervisor.monitor(now, ...)
+  control socket requests -> supervisor.connect/disconnect, kill switch on/off,
+                             debug session
+  every MONITOR_INTERVAL: backend.status() -> supervisor.monitor(now, ...)
                           counters -> core/accounting.py -> Checkpoint / ReportDue
                           -> core/telemetry.py ReportQueue -> client.report()
   supervisor.tick(now) -> API retries, background refresh
@@ -19,8 +21,16 @@ Main loop (one thread; the data plane runs in its own thread):
              ProbeServers      probe_handshakes(): one WireGuard handshake per
                                candidate, timed (see below)
              ConfigureTunnel   stop the old data plane, firewall for the new
-                               server, new userspace tunnel, routes
+                               server, start the tunnel backend, routes
              StopTunnel        stop the data plane; the kill switch stays
+
+Data plane. Both kinds sit behind tunnel/backend.py's TunnelBackend
+(start, reconfigure, status, stop). Which one runs is chosen once, at start,
+by backend.select() from the offload decision (configuration's `crypto`
+override included) and a probe of the wireguard module: kernel WireGuard
+when it is there, the userspace one otherwise. If kernel WireGuard then
+fails to create its interface, the userspace plane carries the tunnel and
+the status says why. agent.json's "data_plane" is the backend in use.
 
 Latency probe. A WireGuard handshake to each candidate endpoint, timed from
 sending the initiation to a valid response: it proves the gateway runs and
@@ -296,11 +306,14 @@ def parse_timing_env(text, what):
 
 class ServiceAgent:
     """Enrollment, servers, failover, telemetry and debug sessions around
-    one userspace tunnel. `net_settings` is net/settings.py's dict."""
+    one tunnel backend. `net_settings` is net/settings.py's dict;
+    `data_plane` a backend.Choice (chosen from `crypto` when not given);
+    `backend_factory(name) -> TunnelBackend` replaces the real backends."""
 
     def __init__(self, settings, net_settings, state_dir, run_dir, provider, timing=None,
                  supervisor_timing=None, report_timing=None, firewall=None, routing=None,
-                 crypto=None, identity=None):
+                 crypto=None, identity=None, data_plane=None, backend_factory=None,
+                 module_probe=None):
         self.settings = settings
         self.net_settings = net_settings
         self.state_dir = state_dir
@@ -318,10 +331,15 @@ class ServiceAgent:
         self.report_timing = report_timing or {}
         self.status_path = os.path.join(run_dir, "agent.json")
         self.tunnel_status_path = os.path.join(run_dir, "tunnel.json")
-        self.plane = None
-        self.plane_thread = None
+        from vpnspot_router.tunnel import backend as be_mod
+        if data_plane is None:
+            data_plane = be_mod.select(crypto, module_probe)
+        self.data_plane = data_plane
+        self.backend_factory = backend_factory
+        self.plane = None           # the running TunnelBackend
         self.plane_generation = 0
         self.plan = None
+        self.conf = None
         self.client = None
         self.device = None
         self.private_key = None
@@ -350,6 +368,7 @@ class ServiceAgent:
                 "supervisor": self.sup.snapshot(now),
                 "enrolled": self.device is not None,
                 "crypto": self.crypto,
+                "data_plane": dict(self.data_plane.as_dict(), running=self.plane is not None),
                 "telemetry": {"queued": len(self.queue.items), "sent": self.reports_sent,
                               "failed_attempts": self.reports_failed,
                               "dropped": self.queue.dropped},
@@ -436,36 +455,57 @@ class ServiceAgent:
                   "Endpoint = " + server["endpoint"], "AllowedIPs = " + ", ".join(allowed)]
         return parse("\n".join(lines) + "\n", "server %s" % server["id"])
 
+    def _new_backend(self, name):
+        from vpnspot_router.tunnel import backend as be_mod
+        if self.backend_factory is not None:
+            return self.backend_factory(name)
+        if name == be_mod.KERNEL:
+            return be_mod.KernelBackend(self.net_settings["tunnel"], fwmark=rt_mod.FWMARK,
+                                        status_path=self.tunnel_status_path)
+        # The mark keeps the tunnel's own UDP on the WAN (routing rule 9990).
+        return be_mod.UserspaceBackend(self.net_settings["tunnel"], self.provider, fwmark=rt_mod.FWMARK,
+                                       status_path=self.tunnel_status_path, timing=self.timing)
+
+    def _start_backend(self, conf):
+        from vpnspot_router.tunnel import backend as be_mod
+        from vpnspot_router.tunnel.kernel import KernelError
+        plane = self._new_backend(self.data_plane.backend)
+        try:
+            plane.start(conf)
+        except (KernelError, OSError) as e:
+            if plane.name != be_mod.KERNEL:
+                raise
+            # A module that probes fine can still refuse (e.g. out of memory);
+            # the household stays online through the userspace plane.
+            log.error("kernel WireGuard failed: %s; using userspace WireGuard", e)
+            self.data_plane = be_mod.Choice(be_mod.USERSPACE, "kernel WireGuard failed to start "
+                                            "(%s); using userspace WireGuard" % e)
+            plane = self._new_backend(be_mod.USERSPACE)
+            plane.start(conf)
+        return plane
+
     def _configure(self, action):
-        from vpnspot_router.tunnel import dataplane
         self._stop_plane()
         conf = self._wg_config(action.server, action.addresses)
+        self.conf = conf            # kept so a kill switch change can rebuild the plan
         self.plan = st_mod.plan_from_config(self.net_settings, conf, self._wan_mtu())
         self.firewall.apply(fw_mod.build_ruleset(self.plan))
         conf.interface.mtu = self.plan.mtu
         self.debug.record(time.monotonic(), "endpoint", "server %s endpoint %s"
                           % (action.server["id"], action.server["endpoint"]))
-        plane = dataplane.open_tunnel(conf, self.plan.tunnel, self.provider,
-                                      status_path=self.tunnel_status_path, status_interval=5.0,
-                                      timing=self.timing)
-        sock = getattr(plane.bind, "sock", None)
-        if sock is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, rt_mod.FWMARK)
+        plane = self._start_backend(conf)
         self.routing.apply(rt_mod.desired_rules(self.plan), rt_mod.desired_routes(self.plan, True))
         self.plane = plane
         self.plane_generation += 1
-        self.plane_thread = threading.Thread(target=plane.run, daemon=True, name="vpnspot-tunnel")
-        self.plane_thread.start()
-        log.info("tunnel to %s (%s): %s", action.server["id"], action.server["endpoint"], action.reason)
+        log.info("tunnel to %s (%s) on %s WireGuard: %s", action.server["id"],
+                 action.server["endpoint"], plane.name, action.reason)
 
     def _stop_plane(self):
         if self.plane is None:
             return
         self._observe(time.monotonic())      # count the last bytes of this tunnel
         self.plane.stop()
-        self.plane_thread.join(5)
         self.plane = None
-        self.plane_thread = None
 
     # -- monitoring, accounting, reports ------------------------------------
 
@@ -584,6 +624,20 @@ class ServiceAgent:
             if cmd == "disconnect":
                 self.dispatch(self.sup.disconnect(now))
                 return {"ok": True, "state": self.sup.state}
+            if cmd == "kill_switch":
+                # The household switched it in the web UI (already written to
+                # /etc/config/vpnspot); apply it now rather than at the next
+                # restart, firewall first, as at boot.
+                on = request.get("on")
+                if not isinstance(on, bool):
+                    raise ValueError("kill_switch takes on: true or false")
+                self.net_settings["kill_switch"] = "on" if on else "off"
+                self.plan = st_mod.plan_from_config(self.net_settings, self.conf, self._wan_mtu())
+                self.firewall.apply(fw_mod.build_ruleset(self.plan))
+                self.routing.apply(rt_mod.desired_rules(self.plan),
+                                   rt_mod.desired_routes(self.plan, self.plane is not None))
+                log.info("kill switch %s (changed by the household)", "on" if on else "OFF")
+                return {"ok": True, "kill_switch": on}
             if cmd == "debug_open":
                 ttl = request.get("ttl")
                 token = self.debug.open(now, None if ttl is None else int(ttl))

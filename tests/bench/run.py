@@ -27,8 +27,11 @@ packets per second received with 64- and 1400-byte payloads, ping RTT while
 the 1-stream TCP test runs, CPU seconds per GB (utime+stime of both tunnel
 processes from /proc/PID/stat, over the 1-stream TCP test), the first ping's
 RTT after start (it carries the handshake), process start to tunnel up, and
-the tunnel processes' RSS idle and peak under load. Figures that belong to
-other parts of the product are printed as "n/a (needs ...)".
+the tunnel processes' RSS idle and peak under load. Once per run, before the
+lab starts: the OpenWrt package's compressed size, built with
+firmware_pkg/build.py's defaults (what ships) into a temporary directory,
+against its 250 KB budget. Figures that belong to other parts of the
+product are printed as "n/a (needs ...)".
 
 Writes everything (samples, medians, environment) as JSON under
 bench-results/ in the repository root. Needs root, iperf3, ping, wg and
@@ -45,6 +48,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -92,8 +96,10 @@ COLUMNS = [
 NOT_MEASURED = {
     "failover_s": "n/a (needs the agent's server failover, issue 5)",
     "rss_kernel_mode_mb": "n/a (needs the kernel WireGuard data plane, issue 7)",
-    "package_size_kb": "n/a (needs the OpenWrt package build, issue 9)",
 }
+# The product's flash budget for the .ipk, compressed, without the Python
+# runtime and python3-cryptography (dependencies from the OpenWrt feeds).
+PACKAGE_BUDGET_KB = 250
 
 
 # ------------------------------------------------------------ processes
@@ -337,6 +343,29 @@ def print_table(summary, order):
         print("  %-20s %s" % (key, why))
 
 
+def package_size():
+    """{"package_size_kb", "bytes", "budget_kb", "within_budget"} of the .ipk as
+    shipped, built now from this checkout; or {"error": why} if it cannot be built."""
+    sys.path.insert(0, os.path.join(REPO, "firmware_pkg"))
+    try:
+        import build
+        with tempfile.TemporaryDirectory() as tmp:
+            size = os.path.getsize(build.build(tmp))
+    except (SystemExit, Exception) as e:
+        return {"error": "package build failed: %s" % e}
+    return {"package_size_kb": round(size / 1024, 1), "bytes": size, "budget_kb": PACKAGE_BUDGET_KB,
+            "within_budget": size <= PACKAGE_BUDGET_KB * 1024}
+
+
+def print_package(package):
+    if "error" in package:
+        print("  %-20s %s" % ("package_size_kb", package["error"]))
+        return
+    print("  %-20s %.1f  (%d bytes; %s the %d KB budget)" % (
+        "package_size_kb", package["package_size_kb"], package["bytes"],
+        "within" if package["within_budget"] else "OVER", package["budget_kb"]))
+
+
 def environment():
     def out(argv):
         try:
@@ -375,6 +404,10 @@ def main(argv=None):
     netns.sweep_stale()
     samples = {n: [] for n in names}
     errors = []
+    package = package_size()
+    print_package(package)
+    if "error" in package:
+        errors.append(package["error"])
     started = time.time()
     with netns.Lab() as lab:
         lab.add_ns("a")
@@ -405,13 +438,15 @@ def main(argv=None):
     summary = summarize(samples)
     print("\nvpnspot data-plane benchmark: %d round(s), %s s per measurement, medians" % (runs, seconds))
     print_table(summary, names)
+    print_package(package)
     os.makedirs(args.out, exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     path = os.path.join(args.out, "bench-%s.json" % stamp)
     with open(path, "w") as f:
         json.dump({"started": started, "runs": runs, "qdisc": args.qdisc, "seconds": seconds, "contenders": names,
                    "metrics": metrics, "environment": environment(), "samples": samples,
-                   "summary": summary, "not_measured": NOT_MEASURED, "errors": errors},
+                   "summary": summary, "package": package, "not_measured": NOT_MEASURED,
+                   "errors": errors},
                   f, indent=1, sort_keys=True)
     print("\nwrote %s" % os.path.relpath(path, os.getcwd()))
     return 1 if errors else 0

@@ -1,5 +1,6 @@
 """Network faults in the household lab: a gateway that silently drops, a
-lossy and reordering WAN, an endpoint name that does not resolve yet.
+lossy and reordering WAN, an endpoint name that does not resolve yet, a
+gateway that moves to a new address under the same name.
 
 Each test builds the household (lab/topology.py), captures the router's WAN
 for the whole scenario and asserts the tally shows 0 leaked packets, as
@@ -17,7 +18,7 @@ from vpnspot_router.lab import netns
 from vpnspot_router.lab import topology as T
 from vpnspot_router.tunnel import dataplane
 
-from .household import (RECOVERY_BOUND, finish, kill_switch_on, lan_traffic_fails, make_house,
+from .household import (RECOVERY_BOUND, TIMING, finish, kill_switch_on, lan_traffic_fails, make_house,
                         start_agent, status_now, in_private_mounts)
 
 pytestmark = pytest.mark.interop
@@ -146,3 +147,46 @@ def test_an_endpoint_name_that_does_not_resolve_leaks_nothing_and_the_tunnel_com
     assert took <= dataplane.RESOLVE_RETRY + RECOVERY_BOUND + 1.0
     assert house.status()["server"] == "%s:%d" % (ENDPOINT_NAME, T.GW_PORT)
     finish(capture, "endpoint dns failing, then resolving")
+
+
+def test_a_gateway_that_moves_to_a_new_address_is_found_again_by_its_name_without_leaks(house):
+    # The router resolves the gateway's name from a hosts file the test
+    # controls (private mount namespace, as above; no DNS on the WAN).
+    hosts = house.lab.tmpdir + "/hosts"
+    resolv = house.lab.tmpdir + "/resolv.conf"
+    with open(hosts, "w") as f:
+        f.write("127.0.0.1 localhost\n%s %s\n" % (T.GW, ENDPOINT_NAME))
+    with open(resolv, "w") as f:
+        f.write("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+    house.write_wg_config(endpoint="%s:%d" % (ENDPOINT_NAME, T.GW_PORT))
+    wrap = in_private_mounts("mount --bind %s /etc/hosts\nmount --bind %s /etc/resolv.conf"
+                             % (hosts, resolv))
+    start_agent(house, wrap=wrap)
+    probe = house.start_probe()
+    capture = house.start_capture(endpoints={(T.GW_MOVED, T.GW_PORT)})
+    # The provider moves the gateway: the old address stops answering at
+    # once, and the name now gives the new one.
+    house.move_gateway()
+    with open(hosts, "w") as f:
+        f.write("127.0.0.1 localhost\n%s %s\n" % (T.GW_MOVED, ENDPOINT_NAME))
+    moved = time.time()
+    back = probe.wait_reply_after(moved, timeout=20)
+    # Bound: the first initiation goes out KEEPALIVE_TIMEOUT + REKEY_TIMEOUT
+    # after the gateway fell silent; the lookup follows the
+    # RESOLVE_AFTER_ATTEMPTS-th unanswered one, and the retry after it (each
+    # retry REKEY_TIMEOUT plus at most 1/3 s jitter) reaches the new
+    # address; 0.5 s for the processes. Re-resolving only at the give-up
+    # would have taken REKEY_ATTEMPT_TIME (90 s, not shortened here).
+    bound = (TIMING["keepalive_timeout"] + TIMING["rekey_timeout"]
+             + dataplane.RESOLVE_AFTER_ATTEMPTS * (TIMING["rekey_timeout"] + 1.0 / 3) + 0.5)
+    print("\n[gateway moved] tunnel back %.2f s after the gateway moved (bound %.2f s)"
+          % (back, bound))
+    assert back <= bound
+    moved_line = "endpoint %s moved from %s:%d to %s:%d" % (ENDPOINT_NAME, T.GW, T.GW_PORT,
+                                                            T.GW_MOVED, T.GW_PORT)
+    assert moved_line in house.agent_log()
+    status = status_now(house)
+    assert status["counters"]["events"].get(dataplane.ENDPOINT_MOVED) == 1
+    assert status["peers"][0]["endpoint"] == "%s:%d" % (T.GW_MOVED, T.GW_PORT)
+    assert house.http_from_lan().get("ok")
+    finish(capture, "gateway moved to a new address")

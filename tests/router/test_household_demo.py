@@ -1,4 +1,6 @@
-"""`vpnspot lab demo household` holds every claim it prints."""
+"""`vpnspot lab demo household` holds every claim it prints: enrollment
+with the reference service, the tunnel's proofs, what the service received,
+and the web UI reachable from the host but not from the ISP's side."""
 
 import io
 
@@ -17,6 +19,13 @@ def test_the_household_demo_proves_every_claim(lab):
     text = out.getvalue()
     print(text)
     assert rc == 0, text
-    assert "[FAIL]" not in text and text.count("[PASS]") == 9
+    assert "[FAIL]" not in text and text.count("[PASS]") == 18
     assert "saw the tunnel address (client=10.77.0.2)" in text
     assert "packets leaked = 0" in text
+    # Enrolled with the reference service, not a hand-written config.
+    assert "connected to ams-gw (region europe)" in text
+    assert "every request body matched openapi.yaml" in text
+    assert "every report carried only the whitelist" in text
+    # The web UI: answers through the loopback forward, never from the WAN.
+    assert "the web UI answers at https://127.0.0.1:" in text
+    assert "when the ISP routes it to the router's WAN: ConnectionRefusedError" in text

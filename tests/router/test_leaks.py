@@ -30,6 +30,7 @@ pytestmark = pytest.mark.interop
 
 TIMING = {"rekey_timeout": 1, "keepalive_timeout": 1}
 REKEY_TIMEOUT = TIMING["rekey_timeout"]
+INET6 = "fd77:113::1"       # the ISP's side of the internet: WAN-side, never behind the tunnel
 RECOVERY_BOUND = REKEY_TIMEOUT + 1.0 / 3 + 0.5
 
 
@@ -133,6 +134,43 @@ def test_ipv6_is_blocked_when_the_server_offers_none_despite_a_wan_ipv6_route(ho
     assert not house.ping_from_lan("fd77:113::10", count=2)
     assert not house.http_from_lan(T.SITE6, timeout=1.0).get("ok")
     finish(capture, "ipv6 blocked")
+
+
+@pytest.mark.parametrize("ipv6", ["tunnel", "blocked"])
+def test_real_router_advertisements_on_the_wan_open_no_ipv6_leak(house, ipv6):
+    # The ISP's RAs give the router a default route and a SLAAC address on
+    # the WAN; the lab's static IPv6 routes are gone, so the learned route is
+    # the only IPv6 way out.
+    route, slaac = house.learn_ipv6_from_router_advertisements()
+    print("\n[router advertisements] learned %r and address %s" % (route, slaac))
+    assert route.startswith("default via fe80::") and "dev wan proto ra" in route, route
+    wan_side = (INET6, "fd77:113::10", T.ISP6)
+    # Control: without the agent that route carries LAN IPv6 out, and the
+    # capture sees it.
+    control = house.start_capture("wan-control")
+    assert house.ping_from_lan(INET6, count=2)
+    tally = control.stop()
+    print("[router advertisements, no agent] " + pcap.tally_text(tally))
+    assert tally["leaked"] >= 2 and tally["housekeeping"] > 0, tally
+    house.write_wg_config(ipv6=(ipv6 == "tunnel"))
+    capture = house.start_capture()
+    house.start_agent(timing=TIMING)
+    assert house.status()["ipv6"] == ipv6
+    if ipv6 == "tunnel":
+        reply = house.http_from_lan(T.SITE6)
+        assert reply.get("ok") and reply["body"].strip() == "client=%s" % T.ROUTER_TUNNEL6, reply
+    else:
+        site_saw_tunnel(house)
+        assert not house.http_from_lan(T.SITE6, timeout=1.0).get("ok")
+    for addr in wan_side:
+        pinged = house.ping_from_lan(addr, count=2)
+        asked = house.lan_probe("dns", addr, T.SITE_NAME, "aaaa")
+        if ipv6 == "blocked":
+            assert not pinged and not asked.get("ok"), (addr, asked)
+    # The advertisements kept coming all along: the route is still there.
+    assert "proto ra" in house.lab.run("router", "ip", "-6", "route", "show", "default").stdout
+    tally = finish(capture, "router advertisements, IPv6 %s" % ipv6)
+    assert tally["housekeeping"] > 0, "the capture saw no router advertisement"
 
 
 # ------------------------------------------------------------ agent lifecycle

@@ -14,7 +14,8 @@ import pytest
 
 from vpnspot_router.core.wireguard import actions as A
 from vpnspot_router.tunnel.bind import FakeBind, UdpBind, normalise
-from vpnspot_router.tunnel.dataplane import BATCH, RESOLVE_RETRY, DataPlane, parse_timing
+from vpnspot_router.tunnel.dataplane import (BATCH, ENDPOINT_MOVED, RESOLVE_AFTER_ATTEMPTS,
+                                             RESOLVE_RETRY, DataPlane, parse_timing)
 from vpnspot_router.tunnel.tun import FakeTun
 
 from .fakecore import PEER_KEY, FakeDevice
@@ -157,7 +158,40 @@ def test_handshake_give_up_re_resolves_a_hostname_endpoint():
     plane.step(max_wait=0)
     assert asked == [("gw.vpn.example", 51820)]
     assert dev.peer.endpoint == ("198.51.100.20", 51820)
-    assert plane.counters.events == {A.HANDSHAKE_GAVE_UP: 1}
+    assert plane.counters.events == {A.HANDSHAKE_GAVE_UP: 1, ENDPOINT_MOVED: 1}
+
+
+def test_a_hostname_endpoint_is_re_resolved_after_a_few_unanswered_handshakes_not_only_at_give_up():
+    moved = ("198.51.100.30", 51820)
+    asked = []
+
+    def resolver(host, port, want_v6):
+        asked.append(host)
+        return moved
+
+    plane, dev, tun, udp = make_plane(endpoint_names={PEER_KEY: ("gw.vpn.example", 51820)},
+                                      resolver=resolver)
+    initiated = A.PeerEvent(A.HANDSHAKE_INITIATED, dev.peer)
+    # One initiation that is answered: no lookup, and the count starts over.
+    plane.dispatch([initiated, A.PeerEvent(A.HANDSHAKE_COMPLETE, dev.peer)])
+    for _ in range(RESOLVE_AFTER_ATTEMPTS - 1):
+        plane.dispatch([initiated])
+    assert asked == [] and dev.peer.endpoint == PEER_ADDR
+    plane.dispatch([initiated])
+    assert asked == ["gw.vpn.example"]
+    assert dev.peer.endpoint == moved
+    assert plane.counters.events[ENDPOINT_MOVED] == 1
+    # Unanswered at the new address too: asked again after as many more.
+    for _ in range(RESOLVE_AFTER_ATTEMPTS):
+        plane.dispatch([initiated])
+    assert asked == ["gw.vpn.example"] * 2
+    assert plane.counters.events[ENDPOINT_MOVED] == 1      # same answer: nothing moved
+
+
+def test_a_peer_configured_by_address_is_never_looked_up():
+    plane, dev, tun, udp = make_plane(resolver=lambda *a: pytest.fail("looked up"))
+    plane.dispatch([A.PeerEvent(A.HANDSHAKE_INITIATED, dev.peer)] * (RESOLVE_AFTER_ATTEMPTS * 2))
+    assert dev.peer.endpoint == PEER_ADDR
 
 
 def test_an_unresolved_hostname_endpoint_is_retried_later():

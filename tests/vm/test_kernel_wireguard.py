@@ -156,6 +156,7 @@ def test_our_userspace_tunnel_and_the_vm_kernel_s_wireguard_ping_both_ways_and_m
     assert started.ok, started.output
     status_path = os.path.join(env.vm.xfer_dir, "k.status")
     log_path = os.path.join(env.vm.xfer_dir, "k.log")
+    us = None
     try:
         netns.wait_for(lambda: os.path.exists(status_path), timeout=60,
                        what="the kernel tunnel's status file (log: %s)" % log_path)
@@ -195,5 +196,42 @@ def test_our_userspace_tunnel_and_the_vm_kernel_s_wireguard_ping_both_ways_and_m
         assert peer["public_key"] == us_pub
     finally:
         env.run("kill $(cat /xfer/k.pid) 2>/dev/null; sleep 1")
+        if us is not None:
+            # Its 10.77.0.1/24 would shadow the next test's gateway in the
+            # shared namespace (the session keeps one lab for all tests).
+            us.terminate()
+            us.wait(10)
     # SIGTERM took the kernel interface down with it.
     assert env.run("ip link show wgk0").status != 0
+
+
+def test_the_agent_s_backend_choice_picks_kernel_wireguard_in_the_vm_and_it_carries_traffic(vm_env):
+    """The same path as `vpnspot agent`: offload decision -> backend.select()
+    -> the driver's _start_backend(), inside a kernel that has the module."""
+    env = vm_env
+    vm_key, vm_pub = keypair()
+    gw = start_gateway(env, vm_pub)
+    try:
+        conf = env.write_xfer("agent-backend.conf", "\n".join([
+            "[Interface]", "PrivateKey = " + vm_key, "Address = 10.77.0.2/24", "ListenPort = 51820",
+            "", "[Peer]", "PublicKey = " + gw.public_key, "Endpoint = %s:51820" % HOST_TAP_ADDR,
+            "AllowedIPs = 10.77.0.1/32", ""]))
+        r = env.python("tests/vm/guest/agent_backend.py %s wgk0 /tmp/agent-backend-state" % conf,
+                       timeout=180)
+        assert r.ok, r.output[-3000:]
+        out = json.loads(r.output.strip().splitlines()[-1])
+        assert out["crypto"]["data_plane"] == "kernel", out["crypto"]
+        assert out["data_plane"]["backend"] == "kernel", out["data_plane"]
+        assert "using kernel WireGuard" in out["data_plane"]["reason"]
+        assert out["status"]["backend"] == "kernel"
+
+        ping = vm_ping(env, "10.77.0.1")
+        assert ping.ok, ping.output
+        env.lab.ping(env.ns, "10.77.0.2")
+        peer = peer_status(status_in_vm(env, "wgk0"), gw.public_key)
+        assert peer["last_handshake"] and peer["rx_bytes"] > 0 and peer["tx_bytes"] > 0
+        # The tunnel's own UDP carries the routing mark that keeps it on the WAN.
+        from vpnspot_router.net.routing import FWMARK
+        assert env.run("wg show wgk0 fwmark").output.strip() == "0x%x" % FWMARK
+    finally:
+        gw.stop()

@@ -364,6 +364,14 @@ class RealBackend:
             decision = select.choose(profile, cache_path=self.crypto_cache or select.DEFAULT_CACHE)
         except Exception as e:      # a probe failure is a finding, not a crash
             return _check("crypto engine", False, "cannot decide: %s" % e)
+        agent, alive = self._agent()
+        plane = (agent or {}).get("data_plane") if alive else None
+        if isinstance(plane, dict) and plane.get("backend"):
+            # What the running agent uses, which may differ from the decision
+            # (kernel WireGuard failed to start: userspace carries the tunnel).
+            provider = "kernel" if plane["backend"] == "kernel" else decision.provider
+            return _check("crypto engine", True, "%s/%s (in use): %s"
+                          % (plane["backend"], provider, plane.get("reason") or decision.reason))
         return _check("crypto engine", True, "%s/%s: %s" % (decision.data_plane, decision.provider,
                                                            decision.reason))
 

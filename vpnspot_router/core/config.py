@@ -45,6 +45,7 @@ Provisioning file (same UCI syntax), e.g. /etc/vpnspot/provisioning:
 Exception tree:  ValueError -> ConfigError (wgconf.py) -> LockedError.
 """
 
+from . import offload as _offload
 from .uci import parse as uci_parse, UciError
 from .wgconf import ConfigError, _address
 
@@ -272,6 +273,9 @@ FIELDS = (
     Field("partner_id", MAIN, "partner_id", "", _ident("partner id", True)),
     Field("web_port", MAIN, "web_port", 80, _int_in(1, 65535)),
     Field("debug_ttl_default", MAIN, "debug_ttl_default", 30, _int_in(1, 1440)),
+    # Which data plane and crypto provider carry the tunnel: core/offload.py's
+    # override names; "auto" lets the measured decision choose.
+    Field("crypto", MAIN, "crypto", "auto", _choice(_offload.OVERRIDES)),
     Field("console_enabled", CONSOLE, "enabled", True, _bool),
     Field("console_tty", CONSOLE, "tty", "/dev/ttyS0", _path("/dev/", False)),
     Field("console_baud", CONSOLE, "baud", 115200, _baud),

@@ -231,19 +231,25 @@ def main(argv=None):
     parser.add_argument("what", nargs="?", default="demo", choices=["demo"])
     parser.add_argument("scenario", nargs="?", default="all", choices=["all", "tunnel", "household"],
                         help="tunnel: our WireGuard against wireguard-go, with captures; "
-                             "household: the whole household lab with kill switch, DNS, IPv6 and "
-                             "a WAN capture (household_demo.py); all (default): both, in turn")
+                             "household: the whole household lab enrolled with the reference "
+                             "VPN Spot service, with kill switch, DNS, IPv6, a WAN capture and "
+                             "the web UI (household_demo.py); all (default): both, in turn")
     parser.add_argument("--megabytes", type=int, default=50, help="size of the TCP transfer")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="household: remove the lab right after the proofs (the default "
+                             "when stdin is not a terminal); otherwise it stays up with the web "
+                             "UI until Ctrl-C")
     args = parser.parse_args(argv)
+    wait = not args.no_wait and sys.stdin.isatty()
     if args.scenario == "household":
         from . import household_demo
-        return household_demo.main()
+        return household_demo.main(wait=wait)
     if args.scenario == "all":
         print("=== Part 1: the tunnel against a reference WireGuard gateway ===", flush=True)
         first = main(["demo", "tunnel", "--megabytes", str(args.megabytes)])
         print("\n=== Part 2: the household scenario ===", flush=True)
         from . import household_demo
-        second = household_demo.main()
+        second = household_demo.main(wait=wait and first == 0)
         return first or second
     missing = netns.missing_tools(netns.REQUIRED_TOOLS + ("tcpdump",))
     if missing:

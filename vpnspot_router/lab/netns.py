@@ -407,15 +407,17 @@ class Lab:
 
         Output goes to a log file in the lab's temporary directory unless
         stdout/stderr are given; the path is on ``proc.log_path``. Every
-        process is killed at teardown.
+        process is killed at teardown. ns None runs it in the host's own
+        namespace: only for loopback forwards into the lab (lab/relay.py).
         """
         argv = [str(a) for a in argv]
         log_path = os.path.join(self.tmpdir, f"{len(self._procs)}-{os.path.basename(argv[0])}.log")
         log = None
         if stdout is None or stderr is None:
             log = open(log_path, "wb")
+        prefix = [] if ns is None else ["ip", "netns", "exec", self.name(ns)]
         proc = subprocess.Popen(
-            ["ip", "netns", "exec", self.name(ns), *argv],
+            prefix + argv,
             stdin=subprocess.DEVNULL,
             stdout=log if stdout is None else stdout,
             stderr=log if stderr is None else stderr,

@@ -12,6 +12,10 @@ A packet on the WAN is one of:
   wireguard_icmp  an ICMP error quoting such a WireGuard datagram (port
                 unreachable while the agent or the gateway restarts): it
                 carries only the datagram's ciphertext;
+  provider_api  TCP between the router and the VPN Spot service's API
+                address and port, when the caller names it (`api`): the
+                router's own HTTPS, which DESIGN.md allows outside the tunnel
+                (enrollment, server list, key registration, reports);
   housekeeping  IPv6 neighbour discovery, router solicitation/advertisement
                 and multicast listener messages: the link's own upkeep,
                 carrying no LAN data;
@@ -126,13 +130,22 @@ def _icmp_error_about_wireguard(proto, payload, endpoints):
     return False
 
 
-def classify(frames, endpoints):
+def _provider_tcp(src, dst, payload, api):
+    if len(payload) < 4:
+        return False
+    sport, dport = struct.unpack_from("!HH", payload, 0)
+    return (dst, dport) in api or (src, sport) in api
+
+
+def classify(frames, endpoints, api=()):
     """Tally frames against the allowed WireGuard endpoints, a set of
-    (address_text, port). Returns a dict with seen, wireguard, housekeeping,
-    non_ip, leaked and leak_examples (up to 10 one-line descriptions)."""
-    tally = {"seen": 0, "wireguard": 0, "wireguard_icmp": 0, "housekeeping": 0, "non_ip": 0,
-             "leaked": 0,
+    (address_text, port), and the provider API's (address_text, port)s.
+    Returns a dict with seen, wireguard, provider_api, housekeeping, non_ip,
+    leaked and leak_examples (up to 10 one-line descriptions)."""
+    tally = {"seen": 0, "wireguard": 0, "wireguard_icmp": 0, "provider_api": 0,
+             "housekeeping": 0, "non_ip": 0, "leaked": 0,
              "leak_examples": []}
+    api = set(api)
     for frame in frames:
         tally["seen"] += 1
         info = _ip_info(frame)
@@ -142,6 +155,9 @@ def classify(frames, endpoints):
         _fam, src, dst, proto, payload = info
         if proto == 17 and _wireguard_udp(src, dst, payload, endpoints):
             tally["wireguard"] += 1
+            continue
+        if proto == 6 and api and _provider_tcp(src, dst, payload, api):
+            tally["provider_api"] += 1
             continue
         if proto == 58 and payload and payload[0] in HOUSEKEEPING_ICMP6:
             tally["housekeeping"] += 1
@@ -156,7 +172,9 @@ def classify(frames, endpoints):
 
 
 def tally_text(tally):
-    return ("WAN capture: %d packets seen: %d WireGuard to the gateway, %d ICMP errors about "
+    api = tally.get("provider_api")
+    return ("WAN capture: %d packets seen: %d WireGuard to the gateway, %s%d ICMP errors about "
             "WireGuard, %d link housekeeping, %d non-IP, packets leaked = %d"
-            % (tally["seen"], tally["wireguard"], tally["wireguard_icmp"], tally["housekeeping"],
-               tally["non_ip"], tally["leaked"]))
+            % (tally["seen"], tally["wireguard"],
+               "%d the router's own HTTPS to the VPN Spot service, " % api if api else "",
+               tally["wireguard_icmp"], tally["housekeeping"], tally["non_ip"], tally["leaked"]))

@@ -280,6 +280,10 @@ def hash_text(text):
 class RouterVM(object):
     """One qemu process and the root shell on its first serial port.
 
+    A second serial port (ttyS1 in the guest, `console_pty` on the host) is
+    left free for what a technician's USB-serial adapter would reach: the
+    console tests run `vpnspot console --tty /dev/ttyS1` there.
+
     `netns` (a namespace name) runs qemu inside that namespace with a tap
     device `tap_name` there; the guest sees it as eth0 (virtio-net). Without
     it the guest has no network but loopback.
@@ -295,6 +299,7 @@ class RouterVM(object):
         self.proc = None
         self.shell = None
         self.port = None
+        self.console_pty = None
         self.boot_seconds = None
         self.log_path = os.path.join(workdir, "qemu.log")
         self.console_path = os.path.join(workdir, "console.log")
@@ -305,7 +310,7 @@ class RouterVM(object):
                 "-nodefaults", "-display", "none", "-monitor", "none", "-no-reboot",
                 "-kernel", self.kernel.vmlinuz, "-initrd", initramfs,
                 "-append", "console=ttyS0 quiet loglevel=1 panic=-1 tsc=unstable",
-                "-serial", "pty",
+                "-serial", "pty", "-serial", "pty",
                 "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
                 "-virtfs", "local,path=%s,mount_tag=modules,security_model=none,readonly=on"
                 % self.kernel.modules_dir,
@@ -328,7 +333,7 @@ class RouterVM(object):
         finally:
             log.close()
         try:
-            pty = self._wait_for_pty(t0 + 20)
+            pty, self.console_pty = self._wait_for_pty(t0 + 20)
             self.port = serialshell.PyserialPort(pty)
             self._console_log = open(self.console_path, "w")
             self.shell = serialshell.SerialShell(self.port, log=self._console_log)
@@ -344,11 +349,12 @@ class RouterVM(object):
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RouterVMError("qemu exited with %d" % self.proc.returncode)
-            m = re.search(r"char device redirected to (/dev/pts/\d+)", self._tail(self.log_path))
-            if m:
-                return m.group(1)
+            found = dict((label, path) for path, label in re.findall(
+                r"char device redirected to (/dev/pts/\d+) \(label (\w+)\)", self._tail(self.log_path)))
+            if "serial0" in found and "serial1" in found:
+                return found["serial0"], found["serial1"]
             time.sleep(0.05)
-        raise RouterVMError("qemu named no serial pty")
+        raise RouterVMError("qemu did not name both serial ptys")
 
     @staticmethod
     def _tail(path, n=3000):

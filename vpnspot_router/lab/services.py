@@ -3,7 +3,9 @@
 Owns: the `site` host's servers (an HTTP server that answers with the
 client address it saw, a UDP and TCP echo on port 7, a TCP echo on 853 that
 stands in for a DNS-over-TLS server) and the probes a LAN client runs
-against them (HTTP GET, a minimal DNS query over UDP or TCP, a TCP connect).
+against them (HTTP GET, a minimal DNS query over UDP or TCP, a TCP connect),
+and the ISP's router advertisements (`ra`): real ICMPv6 RAs from a raw
+socket, as an ISP's router or radvd sends them on the router's WAN.
 
 Started as `python -m vpnspot_router.lab.services COMMAND ...`; only the
 standard library, so it runs under the same interpreter in any namespace.
@@ -233,6 +235,38 @@ def udp_probe(host, port, interval):
             pass
 
 
+def router_advertisement(prefix, prefix_len, router_lifetime, mac):
+    """An ICMPv6 router advertisement (RFC 4861 4.2): a default router for
+    `router_lifetime` seconds, the source link-layer address option and one
+    prefix information option with the on-link and autonomous flags (SLAAC).
+    The checksum stays 0: the kernel fills it in for raw ICMPv6 sockets."""
+    ra = struct.pack("!BBHBBHII", 134, 0, 0, 64, 0, router_lifetime, 0, 0)
+    ra += struct.pack("!BB6s", 1, 1, mac)
+    ra += struct.pack("!BBBBIII16s", 3, 4, prefix_len, 0xC0, 3600, 1800, 0,
+                      socket.inet_pton(socket.AF_INET6, prefix))
+    return ra
+
+
+def send_router_advertisements(ifname, prefix_cidr, router_lifetime, interval):
+    """Advertise `prefix_cidr` and a default route on `ifname` every
+    `interval` seconds, for ever (what radvd does, with a short interval so
+    a test need not wait). Prints SENT after each advertisement."""
+    import time
+    prefix, _, plen = prefix_cidr.partition("/")
+    with open("/sys/class/net/%s/address" % ifname) as f:
+        mac = bytes(int(b, 16) for b in f.read().strip().split(":"))
+    index = socket.if_nametoindex(ifname)
+    s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+    # Receivers ignore RAs whose hop limit is not 255 (not from this link).
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, index)
+    packet = router_advertisement(prefix, int(plen or 64), router_lifetime, mac)
+    while True:
+        s.sendto(packet, ("ff02::1", 0, 0, index))
+        print("SENT", flush=True)
+        time.sleep(interval)
+
+
 def main(argv):
     """Commands print one JSON line: {"ok": bool, ...}; exit 0 either way so
     callers get the reason, exit 2 on bad usage."""
@@ -243,6 +277,9 @@ def main(argv):
     cmd, args = argv[0], argv[1:]
     if cmd == "site":
         serve_site()
+        return 0
+    if cmd == "ra":
+        send_router_advertisements(args[0], args[1], int(args[2]), float(args[3]))
         return 0
     if cmd == "udpprobe":
         udp_probe(args[0], int(args[1]), float(args[2]))

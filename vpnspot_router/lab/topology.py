@@ -57,6 +57,7 @@ INET = "203.0.113.1"
 INET6 = "fd77:113::1"
 GW = "203.0.113.10"
 GW2 = "203.0.113.20"
+GW_MOVED = "203.0.113.11"           # where the gateway moves to when its address changes
 GW_PORT = 51820
 GW_TUNNEL = "10.77.0.1"
 GW_TUNNEL6 = "fd77:77::1"
@@ -291,7 +292,20 @@ class Household:
         return Probe(self.lab, proc)
 
     # ------------------------------------------------------------ capture
-    def start_capture(self, name="wan"):
+    def move_gateway(self, new=GW_MOVED):
+        """The VPN Spot gateway changes its public address: the new one is
+        added and the old one removed, so only the new address answers."""
+        # Without promote_secondaries, deleting the subnet's first address
+        # would delete the new one (a secondary in the same subnet) with it.
+        self.lab.sysctl("gw", "net.ipv4.conf.eth0.promote_secondaries", 1)
+        self.lab.add_address("gw", "eth0", new + "/25")
+        self.lab.run("gw", "ip", "addr", "del", GW + "/25", "dev", "eth0")
+        self.lab.run("gw", "ip", "route", "replace", "198.51.100.0/24", "via", INET)
+
+    def start_capture(self, name="wan", api=(), endpoints=()):
+        """api: the provider API's (address, port)s, whose TCP is the
+        router's own and counted apart (pcap.classify); endpoints: gateway
+        (address, port)s besides GW and GW2 whose WireGuard is allowed."""
         path = os.path.join(self.lab.tmpdir, "%s-%d.pcap" % (name, int(time.monotonic() * 1000)))
         proc = self.lab.popen("router", ["tcpdump", "--immediate-mode", "-U", "-n", "-s", "256",
                                           "-i", "wan", "-w", path])
@@ -301,7 +315,7 @@ class Household:
         # block (up to a second late) and a stop loses the tail. tcpdump
         # opens the interface before the file; the pause covers its setup.
         time.sleep(0.3)
-        return Capture(self, proc, path)
+        return Capture(self, proc, path, api, endpoints)
 
     # ------------------------------------------------------- WAN changes
     def wan_down(self):
@@ -314,6 +328,35 @@ class Household:
         self.lab.run("router", "ip", "link", "set", "wan", "up")
         self.lab.run("router", "ip", "-6", "addr", "replace", ROUTER_WAN6 + "/64", "dev", "wan", "nodad")
         self.router_wan_routes()
+
+    def learn_ipv6_from_router_advertisements(self, interval=0.5):
+        """IPv6 on the WAN the way an ISP really gives it: the router's WAN
+        accepts router advertisements while forwarding (accept_ra=2, as
+        OpenWrt's odhcp6c/netifd set up a WAN), the lab's static IPv6 routes
+        are removed, and `wan` sends real RAs (prefix fd77:100::/64 for
+        SLAAC, default-router lifetime 1800 s) every `interval` seconds.
+        Returns (default route line, SLAAC address) once the kernel has
+        learned both from the advertisements."""
+        lab = self.lab
+        lab.sysctl("router", "net.ipv6.conf.wan.accept_ra", 2)
+        lab.sysctl("router", "net.ipv6.conf.wan.autoconf", 1)
+        for dest in ("fd77:113::/64", "fd77:200::/64"):
+            lab.run("router", "ip", "-6", "route", "del", dest, check=False)
+        self.ra_sender = lab.popen("wan", [sys.executable, "-m", "vpnspot_router.lab.services", "ra",
+                                           "rtr", "fd77:100::/64", 1800, interval])
+
+        def learned():
+            if self.ra_sender.poll() is not None:
+                raise netns.LabError("the RA sender exited:\n" + lab.read_log(self.ra_sender))
+            route = lab.run("router", "ip", "-6", "route", "show", "default", check=False).stdout
+            addrs = lab.run("router", "ip", "-6", "-o", "addr", "show", "dev", "wan", "scope", "global",
+                            "dynamic", check=False).stdout
+            slaac = re.findall(r"inet6 (fd77:100::[0-9a-f:]+)/64", addrs)
+            if "proto ra" in route and slaac:
+                return route.strip(), slaac[0]
+            return None
+        return netns.wait_for(learned, timeout=10, interval=0.1,
+                              what="the router to learn a default route and an address from RAs")
 
     def change_wan_address(self, new=ROUTER_WAN_ALT):
         self.lab.run("router", "ip", "addr", "flush", "dev", "wan", "scope", "global")
@@ -351,7 +394,9 @@ class Probe:
 
 
 class Capture:
-    def __init__(self, household, proc, path):
+    def __init__(self, household, proc, path, api=(), endpoints=()):
+        self.api = tuple(api)
+        self.extra_endpoints = set(endpoints)
         self.household = household
         self.proc = proc
         self.path = path
@@ -367,8 +412,8 @@ class Capture:
             if m is None or int(m.group(1)) != 0:
                 # A capture with holes cannot prove that nothing leaked.
                 raise netns.LabError("WAN capture incomplete:\n" + log)
-            endpoints = {(GW, GW_PORT), (GW2, GW_PORT)}
-            self.tally = pcap.classify(pcap.read_pcap(self.path), endpoints)
+            endpoints = {(GW, GW_PORT), (GW2, GW_PORT)} | self.extra_endpoints
+            self.tally = pcap.classify(pcap.read_pcap(self.path), endpoints, self.api)
         return self.tally
 
 

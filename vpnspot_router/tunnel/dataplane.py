@@ -11,7 +11,8 @@ Data flow, per wakeup of one poll over three sources:
   actions -> SendDatagram(s) -> bind.sendto / bind.send_many (one GSO send)    |
              DeliverPacket(s) -> tun.write / tun.write_packets (coalesced)     |
              Drop -> counters.drops[reason]   PeerEvent -> log line (+ DNS     |
-                                              re-resolution on give-up)      <-+
+                                              re-resolution after unanswered <-+
+                                              handshakes and on give-up)
 
 The batch entry points (core/wireguard/device.py) are used when the device
 has them; a device with only the per-packet API (tests' fakes) gets one call
@@ -59,6 +60,14 @@ CORE_BATCH = 64             # packets handed to the core per batch call
 TICK_INTERVAL = 0.25        # API.md: tick at least this often
 STATUS_INTERVAL = 10.0
 RESOLVE_RETRY = 10.0        # hostname endpoints that did not resolve are retried this often
+# A peer configured by name is re-resolved after this many handshake
+# initiations in a row without an answer (and again after as many more). The
+# give-up alone would wait REKEY_ATTEMPT_TIME (90 s) before asking where a
+# moved gateway went; three unanswered attempts (15 s with REKEY_TIMEOUT 5 s)
+# already say the address no longer works, and one lookup per three
+# attempts costs nothing next to the handshakes themselves.
+RESOLVE_AFTER_ATTEMPTS = 3
+ENDPOINT_MOVED = "endpoint-moved"   # counters.events: a re-resolved name gave a new address
 CORE_ERROR_LOG_LIMIT = 10   # full tracebacks logged; after that only every 1000th
 
 
@@ -126,6 +135,8 @@ class DataPlane:
         # public key -> (hostname, port) for peers configured by name.
         self.endpoint_names = dict(endpoint_names or {})
         self.resolver = resolver
+        # public key -> handshake initiations since the last completed one.
+        self._unanswered = {}
         self.counters = Counters()
         self.running = False
         self.started_at = None
@@ -208,9 +219,17 @@ class DataPlane:
             # Readers (the supervisor, tests) want these at once, not at the
             # next periodic write; written once at the end of this wakeup.
             self._status_requested = True
-        if event == A.HANDSHAKE_GAVE_UP and pub in self.endpoint_names:
+        if pub in self.endpoint_names:
             # The server may have moved; its name is the stable thing.
-            self._resolve_peer(pub, peer)
+            if event == A.HANDSHAKE_COMPLETE:
+                self._unanswered.pop(pub, None)
+            elif event == A.HANDSHAKE_INITIATED:
+                n = self._unanswered.get(pub, 0) + 1
+                self._unanswered[pub] = n
+                if n % RESOLVE_AFTER_ATTEMPTS == 0:
+                    self._resolve_peer(pub, peer)
+            elif event == A.HANDSHAKE_GAVE_UP:
+                self._resolve_peer(pub, peer)
 
     def _resolve_peer(self, pub, peer):
         host, port = self.endpoint_names[pub]
@@ -220,7 +239,16 @@ class DataPlane:
                         key_text(pub)[:8], host, RESOLVE_RETRY)
             return False
         if addr != peer.endpoint:
-            log.info("peer %s: endpoint %s is %s", key_text(pub)[:8], host, _endpoint_text(addr))
+            if peer.endpoint is None:
+                log.info("peer %s: endpoint %s is %s", key_text(pub)[:8], host, _endpoint_text(addr))
+            else:
+                # Said plainly: the household's tunnel is coming back because
+                # the server moved, not because anything here changed.
+                log.info("peer %s: endpoint %s moved from %s to %s; handshaking there",
+                         key_text(pub)[:8], host, _endpoint_text(peer.endpoint), _endpoint_text(addr))
+                c = self.counters
+                c.events[ENDPOINT_MOVED] = c.events.get(ENDPOINT_MOVED, 0) + 1
+                self._status_requested = True
             peer.endpoint = addr
         return True
 

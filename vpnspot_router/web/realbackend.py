@@ -1,39 +1,43 @@
-"""Backend over this router's own files, for `vpnspot web` without --fake.
+"""Backend over this router's own files and its running agent, for
+`vpnspot web` without --fake.
 
-What is real here and what waits for the agent's supervisor (each stub
-says so in the UI through NotAvailable or a "not available yet" text;
-none pretends):
+What is real here and what still waits (each gap says so in the UI through
+NotAvailable or a "not available yet" text; none pretends):
 
   real   settings / change_settings   /etc/config/vpnspot through configstore's
-                                      paths and store.FileStore (locks, atomic write)
+                                      paths and store.FileStore (locks, atomic write);
+                                      a kill switch change is also sent to the running
+                                      agent, which applies it at once
   real   enroll                       provider client; device.json via
                                       provider/commands.save_device
   real   servers                      provider client with the saved device token
-  real   select_server / set_region   written to the config file; the running
-                                      agent picks them up only when the supervisor
-                                      watches the file (until then: at its restart)
-  real   status (tunnel part)         RUN_DIR/tunnel.json (tunnel/dataplane.py) and
-                                      RUN_DIR/agent.json (agent.py)
+  real   select_server / set_region   written to the config file AND sent to the running
+                                      agent (control socket "connect"), which reconnects
+  real   status                       the agent's RUN_DIR/agent.json (supervisor state,
+                                      server, live kill switch) and RUN_DIR/tunnel.json
+                                      (handshake, counters)
   real   import / export              wg-quick text checked by core/wgconf.py, kept in
                                       STATE/wg-household.conf (0600); export reads
                                       the agent's config (agent.json "wg_config")
+  real   debug session                opened, shown and closed in the agent through its
+                                      control socket: the entries are the agent's own
+                                      (transitions, endpoints, LAN neighbours), in its RAM
   real   about                        hw/probe.py + crypto/select.py (cached decision)
-  stub   public_ip, latency_ms, the DNS-through-tunnel check: need the supervisor
-  stub   traffic: reads STATE/accounting.json if something writes it; the
-         supervisor owns the accounting checkpoints
-  part   debug session: the policy (core/debugsession.py) runs in this process,
-         but only the supervisor can feed it tunnel events, so it records
-         just what the web UI itself does
+  stub   public_ip, latency_ms, the DNS-through-tunnel check: the agent does not
+         measure them yet
+  stub   traffic: reads STATE/accounting.json, the agent's checkpoint (written at
+         most every checkpoint period, so the chart lags the live counters)
+
+Control requests need the agent's control socket (root only, 0600), so this
+backend runs as root on the router, as the agent does.
 """
 
 import json
 import os
-import secrets
 import time
 
 from vpnspot_router import configstore
 from vpnspot_router.core import accounting, config
-from vpnspot_router.core.debugsession import DebugSession, DebugSessionError
 from vpnspot_router.core.wgconf import ConfigError, parse as wg_parse
 from vpnspot_router.store import FileStore
 
@@ -42,7 +46,10 @@ from .backend import (Backend, BackendError, FieldError, HOUSEHOLD_KEYS, KILL_SW
                       settings_view)
 
 HANDSHAKE_FRESH = 180
-NOT_YET = "not available yet: the agent's supervisor will provide it"
+NOT_YET = "not available yet: the agent does not measure this yet"
+# Supervisor states (core/supervisor.py) on the way to a tunnel.
+CONNECTING_STATES = ("boot", "enrolled", "fetching", "registering", "choosing", "connecting",
+                     "failing_over")
 
 
 def _read_json(path):
@@ -54,6 +61,16 @@ def _read_json(path):
         return None
 
 
+def _pid_alive(pid):
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError, TypeError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class RealBackend(Backend):
     def __init__(self, paths=None, state_dir="/etc/vpnspot", run_dir="/run/vpnspot",
                  clock=time.time):
@@ -61,9 +78,34 @@ class RealBackend(Backend):
         self.state_dir = state_dir
         self.run_dir = run_dir
         self.clock = clock
-        self.debug = DebugSession(secrets.token_bytes)
+        self._server_info = {}
         self._about = None
         self._last_counters = None
+
+    # -- the running agent ------------------------------------------------------
+
+    def _agent(self):
+        """agent.json of a live agent in service mode, else None."""
+        agent = _read_json(os.path.join(self.run_dir, "agent.json"))
+        if agent and agent.get("mode") == "service" and agent.get("state") == "running" \
+                and _pid_alive(agent.get("pid")):
+            return agent
+        return None
+
+    def _control(self, request, required=True):
+        """One control request to the agent; NotAvailable when none runs
+        (required) or None (not required)."""
+        from vpnspot_router import driver
+        try:
+            answer = driver.control_call(self.run_dir, request, timeout=20)
+        except (driver.DriverError, OSError):
+            if required:
+                raise NotAvailable("the VPN Spot agent is not running on this router; "
+                                   "start it (/etc/init.d/vpnspot start) and try again")
+            return None
+        if not answer.get("ok"):
+            raise BackendError(str(answer.get("error") or "the agent refused the request"))
+        return answer
 
     # -- settings ---------------------------------------------------------------
 
@@ -94,6 +136,9 @@ class RealBackend(Backend):
             new_text, changed = apply_changes(text, provisioning, changes, path)
             if changed:
                 store.write(new_text.encode("utf-8"))
+        if "kill_switch" in changes and self._agent() is not None:
+            self._control({"cmd": "kill_switch", "on": self._settings().kill_switch},
+                          required=False)
 
     # -- provider ---------------------------------------------------------------
 
@@ -143,20 +188,25 @@ class RealBackend(Backend):
             found = self._client(device=device).servers()
         except ProviderError as e:
             raise BackendError(e.message)
+        self._server_info = {x.id: {"id": x.id, "region": x.region, "city": x.city,
+                                    "country": x.country} for x in found}
         return {"selected": s.server or "fastest", "region": s.region,
                 "servers": [{"id": x.id, "region": x.region, "country": x.country,
                              "city": x.city, "load": x.load, "latency_ms": None} for x in found],
-                "note": "Latency is not measured yet: the agent's supervisor will measure it."}
+                "note": "Latency is not shown yet: the agent measures it when it chooses a "
+                        "server but does not publish it."}
 
     def select_server(self, server_id):
         if server_id == "fastest":
             self.change_settings({"server": "", "region": "fastest"})
+            self._reconnect({"cmd": "connect", "region": "fastest"})
             return
         known = [x["id"] for x in self.servers()["servers"]]
         if server_id not in known:
             raise FieldError("there is no server %r; pick one from the list" % server_id[:40],
                              field="server")
         self.change_settings({"server": server_id})
+        self._reconnect({"cmd": "connect", "server": server_id})
 
     def set_region(self, region):
         if region != "fastest":
@@ -164,6 +214,13 @@ class RealBackend(Backend):
                 raise FieldError("there is no region %r; pick one from the list" % region[:40],
                                  field="region")
         self.change_settings({"region": region, "server": ""})
+        self._reconnect({"cmd": "connect", "region": region})
+
+    def _reconnect(self, request):
+        """The choice is saved either way; a running agent also acts on it now
+        (without one, it takes the saved choice when it starts)."""
+        if self._agent() is not None:
+            self._control(request, required=False)
 
     # -- status -----------------------------------------------------------------
 
@@ -197,20 +254,53 @@ class RealBackend(Backend):
                                  "city": peers[0]["endpoint_name"], "country": "-"}
         if agent and agent.get("started_at"):
             out["uptime_s"] = int(max(0, now - agent["started_at"]))
+        live = self._agent()
+        sup = (live or {}).get("supervisor") or {}
+        if live is not None:
+            # The running agent knows better than the file: its plan is the
+            # kill switch actually loaded, its supervisor the server in use.
+            plan = live.get("plan") or {}
+            if plan.get("kill_switch") in ("on", "off"):
+                out["kill_switch"] = plan["kill_switch"] == "on"
+            if sup.get("server"):
+                info = self._server_info.get(sup["server"]) or self._lookup_server(sup["server"])
+                out["server"] = {"id": sup["server"],
+                                 "region": (info or {}).get("region") or sup.get("server_region")
+                                 or "-",
+                                 "city": (info or {}).get("city") or "-",
+                                 "country": (info or {}).get("country") or "-"}
+            enrolled = enrolled or bool(live.get("enrolled"))
+            out["enrolled"] = enrolled
+        fresh = out["handshake_age_s"] is not None and out["handshake_age_s"] < HANDSHAKE_FRESH
         if not enrolled:
             state = "not-enrolled"
-        elif running and out["handshake_age_s"] is not None and out["handshake_age_s"] < HANDSHAKE_FRESH:
+        elif live is not None and sup:
+            if sup.get("state") == "connected" and running and fresh:
+                state = "protected"
+            elif sup.get("state") in CONNECTING_STATES:
+                state = "connecting"
+            else:
+                state = "blocked" if out["kill_switch"] else "unprotected"
+        elif running and fresh:
             state = "protected"
         elif running or agent:
-            state = "blocked" if s.kill_switch else "unprotected"
+            state = "blocked" if out["kill_switch"] else "unprotected"
         else:
             state = "unknown"
         out["state"] = state
         out["state_text"] = STATE_TEXT[state]
         out["notes"].append("Public address seen through the tunnel: " + NOT_YET + ".")
-        if not s.kill_switch:
+        if not out["kill_switch"]:
             out["notes"].append(KILL_SWITCH_OFF_WARNING)
         return out
+
+    def _lookup_server(self, server_id):
+        """City and country of the server in use, asked of the provider once."""
+        try:
+            self.servers()
+        except BackendError:
+            self._server_info.setdefault(server_id, None)
+        return self._server_info.get(server_id)
 
     def traffic(self):
         acct = accounting.Accounting()
@@ -256,33 +346,34 @@ class RealBackend(Backend):
     # -- diagnostics --------------------------------------------------------------
 
     def open_debug(self, ttl):
-        now = int(self.clock())
-        self.debug.tick(now)
+        """In the running agent: its session holds what the agent sees
+        (transitions, endpoints, LAN neighbours). Without an agent there is
+        nothing to observe, and the page says so."""
+        if self._agent() is None:
+            raise NotAvailable("debug sessions run inside the VPN Spot agent, which is not "
+                               "running on this router")
         try:
-            token = self.debug.open(now, ttl)
-        except DebugSessionError as e:
-            raise FieldError(str(e), field="ttl")
-        self.debug.record(now, "web", "debug session opened from the web UI; tunnel events "
-                                      "are recorded once the agent's supervisor feeds this "
-                                      "session (not available yet)")
-        return token
+            self._control({"cmd": "debug_open", "ttl": int(ttl)})
+        except BackendError as e:
+            raise FieldError(e.message, field="ttl")
+        from vpnspot_router import driver
+        try:
+            with open(os.path.join(self.run_dir, driver.DEBUG_TOKEN)) as f:
+                return f.read().strip()
+        except OSError:
+            raise BackendError("the agent opened the session but its token cannot be read")
 
     def close_debug(self, token):
-        try:
-            self.debug.close(token, int(self.clock()))
-        except DebugSessionError as e:
-            raise BackendError(str(e))
+        self._control({"cmd": "debug_close", "token": token})
 
     def debug_entries(self, token):
-        try:
-            return [{"time": t, "category": c, "text": x}
-                    for t, c, x in self.debug.show(token, int(self.clock()))]
-        except DebugSessionError as e:
-            raise BackendError(str(e))
+        answer = self._control({"cmd": "debug_show", "token": token})
+        now = int(self.clock())
+        return [{"time": int(now + ago), "category": c, "text": x}
+                for ago, c, x in answer["entries"]]
 
     def diagnostics(self):
         now = int(self.clock())
-        self.debug.tick(now)
         st = self.status()
         wan = _has_default_route()
         age = st["handshake_age_s"]
@@ -297,8 +388,12 @@ class RealBackend(Backend):
              "detail": ("automatic; path MTU probing: " + NOT_YET) if s.mtu == "auto"
              else "%d (manual)" % s.mtu},
         ]
-        return {"checks": checks, "debug": {"open": self.debug.is_open(now),
-                                            "expires_at": self.debug.expires_at, "now": now}}
+        dbg = ((self._agent() or {}).get("debug_session")) or {}
+        is_open = bool(dbg.get("open"))
+        return {"checks": checks, "debug": {
+            "open": is_open,
+            "expires_at": now + int(dbg.get("expires_in") or 0) if is_open else None,
+            "now": now}}
 
     def support_bundle(self):
         about = self.about()
@@ -336,7 +431,31 @@ class RealBackend(Backend):
                            "agent_version": select.agent_version(), "data_plane": plane,
                            "crypto": crypto or ("kernel WireGuard" if plane == "kernel" else None),
                            "crypto_reason": reason}
-        return dict(self._about)
+        out = dict(self._about)
+        # The decision says what should run; a running agent says what does
+        # (e.g. userspace after kernel WireGuard failed to start).
+        in_use = _running_data_plane(self.run_dir)
+        if in_use is not None:
+            out["data_plane"] = in_use.get("backend")
+            out["crypto_reason"] = in_use.get("reason") or out["crypto_reason"]
+            if in_use.get("backend") == "kernel":
+                out["crypto"] = "kernel WireGuard"
+        return out
+
+
+def _running_data_plane(run_dir):
+    """agent.json's data_plane while that agent is alive, else None."""
+    agent = _read_json(os.path.join(run_dir, "agent.json"))
+    if not isinstance(agent, dict) or agent.get("state") != "running":
+        return None
+    plane = agent.get("data_plane")
+    try:
+        os.kill(int(agent.get("pid")), 0)
+    except PermissionError:
+        pass
+    except (OSError, TypeError, ValueError):
+        return None
+    return plane if isinstance(plane, dict) else None
 
 
 def _has_default_route():

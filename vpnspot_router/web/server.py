@@ -7,6 +7,13 @@ to the HTTPS URL (built from the configured address, never from the
 request's Host). Threads, one per connection, with a timeout, so one slow
 phone cannot hold the UI.
 
+Binding the LAN address alone does not keep the WAN side out: Linux
+accepts a packet for any of its addresses on any interface, so an ISP that
+routes the LAN address to the router's WAN would reach the UI. The
+listening sockets are therefore also tied to the interface that holds the
+address (SO_BINDTODEVICE, e.g. br-lan): a connection arriving on any other
+interface is refused by the kernel, whatever the firewall says.
+
 The access log is off: the standard handler would print every client's
 LAN address, which this product never records.
 """
@@ -33,6 +40,15 @@ class QuietHandler(WSGIRequestHandler):
     def log_message(self, format, *args):
         pass
 
+    def get_environ(self):
+        env = WSGIRequestHandler.get_environ(self)
+        if isinstance(self.connection, ssl.SSLSocket):
+            # wsgiref guesses the scheme from HTTPS; without it every
+            # redirect Bottle builds would point the browser at http:// on
+            # the TLS port, and the first page after the wizard would fail.
+            env["HTTPS"] = "on"
+        return env
+
     def get_stderr(self):
         # wsgiref prints tracebacks here; they carry no client address.
         return sys.stderr
@@ -42,10 +58,17 @@ class ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address, handler, family=socket.AF_INET, ssl_context=None):
+    def __init__(self, address, handler, family=socket.AF_INET, ssl_context=None, device=None):
         self.address_family = family
         self.ssl_context = ssl_context
+        self.device = device
         WSGIServer.__init__(self, address, handler)
+
+    def server_bind(self):
+        if self.device:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE,
+                                   self.device.encode())
+        WSGIServer.server_bind(self)
 
     def get_request(self):
         sock, addr = self.socket.accept()
@@ -63,14 +86,35 @@ class ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
             print("vpnspot web: request failed: %s" % type(exc).__name__, file=sys.stderr)
 
 
-def make_server(wsgi_app, host, port, cert=None):
+def device_of(host):
+    """The interface that holds `host`, from `ip -o addr`; None for loopback
+    addresses (nothing outside the machine reaches them) or when unknown."""
+    import ipaddress
+    import subprocess
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+        out = subprocess.run(["ip", "-o", "addr", "show"], capture_output=True, text=True,
+                             timeout=5).stdout
+    except (ValueError, OSError, subprocess.SubprocessError):
+        return None
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) > 3 and fields[2] in ("inet", "inet6") \
+                and fields[3].split("/")[0] == host:
+            return fields[1].split("@")[0]
+    return None
+
+
+def make_server(wsgi_app, host, port, cert=None, device=None):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     context = None
     if cert is not None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         context.load_cert_chain(cert[0], cert[1])
-    server = ThreadingServer((host, port), QuietHandler, family=family, ssl_context=context)
+    server = ThreadingServer((host, port), QuietHandler, family=family, ssl_context=context,
+                             device=device)
     server.set_app(wsgi_app)
     return server
 
@@ -92,10 +136,12 @@ def serve(backend, config, ready=None):
         names = [config.host] + [h for h in config.allowed_hosts if not h.startswith("[")]
         cert = ensure_certificate(config.state_dir, list(dict.fromkeys(names)))
     from .app import app
-    server = make_server(app(backend, config), config.host, config.port, cert)
+    device = device_of(config.host)
+    server = make_server(app(backend, config), config.host, config.port, cert, device)
     servers = [server]
     if config.redirect_port:
-        servers.append(make_server(redirect_app(config.url()), config.host, config.redirect_port))
+        servers.append(make_server(redirect_app(config.url()), config.host, config.redirect_port,
+                                   device=device))
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers[1:]]
     for t in threads:
         t.start()
@@ -137,8 +183,15 @@ def cmd_web(args):
         from .backend import FakeBackend
         backend = FakeBackend()
     else:
+        from vpnspot_router import configstore
         from .realbackend import RealBackend
-        backend = RealBackend(state_dir=config.state_dir)
+        # Same layout as `vpnspot agent`: the UCI file in --config-dir, the
+        # ISP's provisioning file beside device.json in the state directory.
+        prov = configstore.PROVISIONING_PATHS
+        if config.state_dir != "/etc/vpnspot":
+            prov = (os.path.join(config.state_dir, "provisioning"),)
+        paths = configstore.Paths(os.path.join(args.config_dir, "vpnspot"), prov)
+        backend = RealBackend(paths=paths, state_dir=config.state_dir, run_dir=args.run_dir)
 
     def ready(url):
         print("web UI: open %s%s" % (url, " (demo: in-memory fake router)" if args.fake else ""),
@@ -167,4 +220,8 @@ def register(sub):
                    help="another name the router answers to (Host header), may repeat")
     p.add_argument("--state", metavar="DIR",
                    help="where the password and certificate live (default /etc/vpnspot)")
+    p.add_argument("--config-dir", default="/etc/config",
+                   help="UCI directory (file vpnspot), as for `vpnspot agent`")
+    p.add_argument("--run-dir", default="/run/vpnspot",
+                   help="the running agent's status files and control socket")
     p.set_defaults(func=cmd_web)
