@@ -9,8 +9,12 @@ Main loop (one thread; a userspace data plane runs in its own thread, a
 kernel one in the kernel):
 
   control socket requests -> supervisor.connect/disconnect, kill switch on/off,
-                             debug session
+                             debug session, "diagnose" (what the web UI's
+                             checks need: latencies, tunnel resolver, MTU)
   every MONITOR_INTERVAL: backend.status() -> supervisor.monitor(now, ...)
+  liveness probe replies (net/tunnelprobe.py) -> supervisor.probe_reply(now, seq)
+                          the loop also wakes at the supervisor's next probe
+                          deadline, so a dead server is judged on time
                           counters -> core/accounting.py -> Checkpoint / ReportDue
                           -> core/telemetry.py ReportQueue -> client.report()
   supervisor.tick(now) -> API retries, background refresh
@@ -23,6 +27,10 @@ kernel one in the kernel):
              ConfigureTunnel   stop the old data plane, firewall for the new
                                server, start the tunnel backend, routes
              StopTunnel        stop the data plane; the kill switch stays
+             ProbeTunnel       an ICMP echo to the server's tunnel-side
+                               address out of the tunnel interface
+                               (net/tunnelprobe.py); probe_sent, or
+                               probe_failed when it cannot be sent
 
 Data plane. Both kinds sit behind tunnel/backend.py's TunnelBackend
 (start, reconfigure, status, stop). Which one runs is chosen once, at start,
@@ -65,6 +73,7 @@ from vpnspot_router.core import telemetry as tel
 from vpnspot_router.net import firewall as fw_mod
 from vpnspot_router.net import routing as rt_mod
 from vpnspot_router.net import settings as st_mod
+from vpnspot_router.net import tunnelprobe as tp_mod
 
 log = logging.getLogger("vpnspot.agent")
 
@@ -313,7 +322,7 @@ class ServiceAgent:
     def __init__(self, settings, net_settings, state_dir, run_dir, provider, timing=None,
                  supervisor_timing=None, report_timing=None, firewall=None, routing=None,
                  crypto=None, identity=None, data_plane=None, backend_factory=None,
-                 module_probe=None):
+                 module_probe=None, prober_factory=None):
         self.settings = settings
         self.net_settings = net_settings
         self.state_dir = state_dir
@@ -336,6 +345,10 @@ class ServiceAgent:
             data_plane = be_mod.select(crypto, module_probe)
         self.data_plane = data_plane
         self.backend_factory = backend_factory
+        # prober_factory(device) -> IcmpProber-like; replaced in tests.
+        self.prober_factory = prober_factory or tp_mod.IcmpProber
+        self.prober = None          # one per tunnel: replies to an old one are not ours
+        self.prober_problem = None
         self.plane = None           # the running TunnelBackend
         self.plane_generation = 0
         self.plan = None
@@ -418,6 +431,8 @@ class ServiceAgent:
                 self.dispatch(self.sup.probed(time.monotonic(), lat))
             elif a.kind == sv.CONFIGURE_TUNNEL:
                 self._configure(a)
+            elif a.kind == sv.PROBE_TUNNEL:
+                self._send_probe(a)
             elif a.kind == sv.STOP_TUNNEL:
                 self._stop_plane()
                 if self.plan is not None:
@@ -500,7 +515,54 @@ class ServiceAgent:
         log.info("tunnel to %s (%s) on %s WireGuard: %s", action.server["id"],
                  action.server["endpoint"], plane.name, action.reason)
 
+    def _send_probe(self, action):
+        try:
+            if self.prober is None:
+                self.prober = self.prober_factory(self.net_settings["tunnel"])
+            self.prober.send(action.seq, action.address)
+        except OSError as e:
+            # Without probes the passive dead_after still watches the tunnel.
+            problem = "cannot probe the server through the tunnel: %s" % (e.strerror or e)
+            if problem != self.prober_problem:
+                log.warning("%s; failover will take up to %d s", problem,
+                            self.sup.timing.dead_after + 1)
+                self.prober_problem = problem
+            self.dispatch(self.sup.probe_failed(time.monotonic(), action.seq))
+            return
+        self.dispatch(self.sup.probe_sent(time.monotonic(), action.seq))
+
+    def _probe_replies(self):
+        if self.prober is None:
+            return
+        try:
+            seqs = self.prober.replies()
+        except OSError:
+            return
+        for seq in seqs:
+            self.dispatch(self.sup.probe_reply(time.monotonic(), seq))
+
+    def _close_prober(self):
+        if self.prober is not None:
+            self.prober.close()
+            self.prober = None
+
+    def _wait(self, seconds):
+        """Sleep until the next sample, a probe reply, or the supervisor's
+        next deadline (a probe timing out), whichever is first."""
+        now = time.monotonic()
+        due = self.sup.next_wakeup()
+        if due is not None:
+            seconds = max(0.01, min(seconds, due - now + 0.001))
+        if self.prober is not None and self.prober.fileno() >= 0:
+            try:
+                select.select([self.prober], [], [], seconds)
+            except (OSError, ValueError):
+                time.sleep(seconds)
+        else:
+            time.sleep(seconds)
+
     def _stop_plane(self):
+        self._close_prober()
         if self.plane is None:
             return
         self._observe(time.monotonic())      # count the last bytes of this tunnel
@@ -656,9 +718,31 @@ class ServiceAgent:
                 entries = self.debug.show(request.get("token"), now)
                 return {"ok": True, "expires_in": self.debug.expires_at - now,
                         "entries": [[round(t - now, 1), c, x] for t, c, x in entries]}
+            if cmd == "diagnose":
+                return dict(self.diagnose(now), ok=True)
             return {"ok": False, "error": "unknown request %r" % cmd}
         except (sv.SupervisorError, dbg_mod.DebugSessionError, ValueError, TypeError) as e:
             return {"ok": False, "error": str(e)}
+
+    def diagnose(self, now):
+        """What the web UI's checks need, from memory, at once: the probes
+        themselves (DNS query, full-size ping) run in the web UI's process,
+        so a slow resolver never stalls this loop and its tunnel watch.
+        Latencies are the last probe's timed handshakes (ms, None = no
+        answer); nothing here names a LAN client or a destination."""
+        cur = self.sup.current or {}
+        running = self.plane is not None
+        probed = [h[0] for h in self.sup.history if h[2] == "probed"]
+        latencies = {}
+        for sid, ms in self.sup.latencies.items():
+            answered = [m for m in ms if m is not None]
+            latencies[sid] = min(answered) if answered else None
+        return {"server": cur.get("id"), "tunnel_up": running,
+                "tunnel": self.net_settings["tunnel"] if running else None,
+                "dns": list(cur.get("dns") or []) if running else [],
+                "mtu": self.plan.mtu if running and self.plan is not None else None,
+                "latencies": latencies,
+                "probed_ago": round(now - probed[-1], 1) if probed else None}
 
     # -- run -----------------------------------------------------------------
 
@@ -687,6 +771,7 @@ class ServiceAgent:
                     if self.device:
                         self._make_client()
                         self.dispatch(self.sup.enrolled(now))
+                self._probe_replies()
                 self._observe(now)
                 if self.sup.last_good is not last_saved and self.sup.last_good is not None:
                     last_saved = self.sup.last_good
@@ -696,7 +781,7 @@ class ServiceAgent:
                 self._neighbours(now)
                 self._send_reports()
                 self.write_status()
-                time.sleep(MONITOR_INTERVAL)
+                self._wait(MONITOR_INTERVAL)
         finally:
             self._shutdown()
         return 0

@@ -276,3 +276,108 @@ def test_timers_are_validated():
         except ValueError:
             continue
         raise AssertionError("accepted %s=%s" % (name, value))
+
+
+# -- active liveness (core/liveness.py), at the default timing ---------------
+
+PROBED = [dict(s, dns=["10.77.0.1", "fd77:77::1"]) for s in SERVERS]
+
+
+def connected_probing(now=0.0):
+    """Connected to gw, a server with a probe address, which answered the
+    probe sent right after the handshake. Returns (sup, rx, tx)."""
+    sup = S.Supervisor()
+    sup.boot(now)
+    sup.killswitch_loaded(now, True)
+    sup.servers_fetched(now, PROBED)
+    sup.key_registered_ok(now, ADDR)
+    sup.probed(now + 1, LAT)
+    acts = sup.monitor(now + 1.5, now + 1.2, 148, 148)
+    assert kinds(acts) == [S.PROBE_TUNNEL] and acts[0].address == "10.77.0.1"
+    assert sup.state == S.CONNECTED
+    sup.probe_sent(now + 1.5, acts[0].seq)
+    sup.probe_reply(now + 1.52, acts[0].seq)
+    assert sup.snapshot(now + 2)["liveness"]["answering"]
+    return sup, 148 + 84, 148 + 84
+
+
+def test_a_dead_server_is_found_by_probes_in_about_two_seconds_at_the_default_timing():
+    sup, rx, tx = connected_probing()
+    assert sup.timing.dead_after == 15.0          # the default, untouched
+    for i in range(50):                           # two-way traffic for 10 s
+        rx, tx = rx + 100, tx + 100
+        assert sup.monitor(2 + i * 0.2, 1.2, rx, tx) == []
+    died = 12.0
+    t = died
+    acts = []
+    while not acts or acts[0].kind == S.PROBE_TUNNEL:
+        t = round(t + 0.2, 6)
+        tx += 100                                 # the LAN keeps sending, nothing comes back
+        acts = sup.monitor(t, 1.2, rx, tx) + sup.tick(t)
+        for a in acts:
+            if a.kind == S.PROBE_TUNNEL:
+                sup.probe_sent(t, a.seq)
+    assert kinds(acts) == [S.CONFIGURE_TUNNEL] and acts[0].server["id"] == "gw2"
+    assert sup.state == S.FAILING_OVER
+    assert t - died < 2.5, t - died              # 1 s quiet + 2 x 0.5 s, on a 0.2 s grid
+    assert "probes unanswered" in sup.history[-1][4]
+
+
+def test_one_way_traffic_answered_by_probes_never_fails_over_at_the_default_timing():
+    sup, rx, tx = connected_probing()
+    replies = []
+    probes = 0
+    t = 2.0
+    while t < 120.0:
+        t = round(t + 0.2, 6)
+        tx += 1400                                # an upload: nothing comes back
+        for due, seq in list(replies):
+            if due <= t:
+                replies.remove((due, seq))
+                rx += 84                          # the echo reply, counted by the tunnel
+                assert sup.probe_reply(t, seq) == []
+        acts = sup.monitor(t, 1.2, rx, tx) + sup.tick(t)
+        for a in acts:
+            assert a.kind == S.PROBE_TUNNEL, (t, acts)
+            probes += 1
+            tx += 84
+            sup.probe_sent(t, a.seq)
+            replies.append((t + 0.03, a.seq))
+    assert sup.state == S.CONNECTED and sup.failovers == 0
+    assert 40 <= probes <= 120, probes            # about one per quiet second
+
+
+def test_a_server_that_ignores_probes_is_still_failed_over_by_the_passive_limit():
+    sup = S.Supervisor()
+    sup.boot(0)
+    sup.killswitch_loaded(0, True)
+    sup.servers_fetched(0, PROBED)
+    sup.key_registered_ok(0, ADDR)
+    sup.probed(1, LAT)
+    first = sup.monitor(1.5, 1.2, 148, 148)[0]
+    sup.probe_sent(1.5, first.seq)               # never answered
+    t, tx, verdict = 1.5, 148, []
+    while not verdict:
+        t = round(t + 0.2, 6)
+        tx += 100
+        for a in sup.monitor(t, 1.2, 148, tx) + sup.tick(t):
+            if a.kind == S.PROBE_TUNNEL:
+                sup.probe_sent(t, a.seq)
+            else:
+                verdict.append(a)
+    assert verdict[0].kind == S.CONFIGURE_TUNNEL
+    assert 15.0 <= t - 1.7 <= 15.5 and "nothing back" in sup.history[-1][4]
+
+
+def test_probe_answers_for_an_old_tunnel_change_nothing():
+    sup, rx, tx = connected_probing()
+    old = sup.liveness.seq
+    sup.disconnect(3)
+    assert sup.probe_reply(3.1, old) == [] and sup.probe_failed(3.1, old) == []
+    assert sup.state == S.DISCONNECTED
+
+
+def test_a_server_without_a_probe_address_is_not_probed():
+    sup = connected()
+    assert sup.liveness is None and S.probe_address(SERVERS[0]) is None
+    assert S.probe_address({"dns": ["fd77:77::1", "10.77.0.1"]}) == "10.77.0.1"

@@ -19,7 +19,7 @@ def test_the_household_demo_proves_every_claim(lab):
     text = out.getvalue()
     print(text)
     assert rc == 0, text
-    assert "[FAIL]" not in text and text.count("[PASS]") == 18
+    assert "[FAIL]" not in text and text.count("[PASS]") == 19
     assert "saw the tunnel address (client=10.77.0.2)" in text
     assert "packets leaked = 0" in text
     # Enrolled with the reference service, not a hand-written config.
@@ -29,3 +29,7 @@ def test_the_household_demo_proves_every_claim(lab):
     # The web UI: answers through the loopback forward, never from the WAN.
     assert "the web UI answers at https://127.0.0.1:" in text
     assert "when the ISP routes it to the router's WAN: ConnectionRefusedError" in text
+    # Its diagnostics measure through the tunnel, not from stubs.
+    assert "DNS through the tunnel: 10.77.0.1 answered api.vpnspot.test through the tunnel" \
+        in text
+    assert "MTU: automatic, 1420: a full-size packet crossed the tunnel" in text

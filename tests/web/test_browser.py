@@ -1,11 +1,19 @@
 """The household's journey in a real browser: Debian's chromium driven by
 Playwright (headless, no browser download) against `vpnspot web`'s server with the
-fake backend on 127.0.0.1.
+fake backend on 127.0.0.1, over HTTPS with the router's own self-signed
+certificate (tls.py), as a household's browser meets it.
+
+The browser trusts that one certificate and nothing else: its public key is
+pinned with --ignore-certificate-errors-spki-list, so Chromium completes the
+TLS handshake itself and certificate checking stays on for everything else
+(a blanket ignore_https_errors would also hide a wrong certificate).
 
 One browser for the whole module (two shared cores); every page is
 screenshotted at a 360 px phone width into the run's artifacts directory
 (printed) and checked for horizontal overflow."""
 
+import base64
+import hashlib
 import os
 import threading
 
@@ -15,6 +23,7 @@ from vpnspot_router.core.wgconf import encode_key
 from vpnspot_router.web import server as web_server
 from vpnspot_router.web.app import WebConfig, app as make_app
 from vpnspot_router.web.backend import FakeBackend
+from vpnspot_router.web.tls import ensure_certificate
 
 from .conftest import CODE, EMAIL, PASSWORD
 
@@ -40,19 +49,28 @@ AllowedIPs = 0.0.0.0/0
 BAD_CONF = GOOD_CONF.replace("Endpoint = 203.0.113.10:51820", "Endpoint = 203.0.113.10")
 
 
+def spki_pin(cert_path):
+    """base64(sha256(SubjectPublicKeyInfo)): the form Chromium's
+    --ignore-certificate-errors-spki-list takes."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    with open(cert_path, "rb") as f:
+        cert = x509.load_pem_x509_certificate(f.read())
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER,
+                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     state = tmp_path_factory.mktemp("web-state")
     backend = FakeBackend()
-    # Plain HTTP: with this Playwright (1.65) and ignore_https_errors, chromium's
-    # requests reach a TLS port unencrypted (the server sees "http request"),
-    # so the browser tests use HTTP on loopback; HTTPS itself is covered by
-    # test_pages.py over real sockets.
     config = WebConfig(host="127.0.0.1", port=0, state_dir=str(state), memory_only=True,
-                       https=False)
-    srv = web_server.make_server(make_app(backend, config), "127.0.0.1", 0, None)
+                       https=True)
+    cert = ensure_certificate(str(state), ["127.0.0.1"])
+    srv = web_server.make_server(make_app(backend, config), "127.0.0.1", 0, cert)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield "http://127.0.0.1:%d" % srv.server_address[1], backend
+    yield "https://127.0.0.1:%d" % srv.server_address[1], backend, spki_pin(cert[0])
     srv.shutdown()
     srv.server_close()
 
@@ -69,10 +87,13 @@ def shots(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(site):
+    pin = site[2]
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=CHROMIUM_ARGS
+                                     + ["--ignore-certificate-errors-spki-list=" + pin])
         context = browser.new_context(viewport={"width": 360, "height": 740},
-                                      ignore_https_errors=True, java_script_enabled=True)
+                                      java_script_enabled=True)
         context.set_default_timeout(15000)
         p = context.new_page()
         errors = []
@@ -99,7 +120,7 @@ def signed_in(page, base):
 
 
 def test_a_household_goes_from_first_visit_to_protected_with_the_keyboard_and_mouse(page, site, shots):
-    base, backend = site
+    base, backend, _ = site
     page.goto(base + "/")
     page.wait_for_url("**/setup/password")
     check_and_shoot(page, shots, "01-wizard-password")
@@ -131,11 +152,16 @@ def test_a_household_goes_from_first_visit_to_protected_with_the_keyboard_and_mo
     page.wait_for_url("**/status")
     assert page.inner_text("#state") .lower() == "protected"
     assert page.locator("svg.chart").count() == 2
+    # Every redirect of the wizard stayed on HTTPS, and the session cookie
+    # is one the browser sends over TLS only.
+    assert page.url.startswith("https://"), page.url
+    cookies = page.context.cookies()
+    assert cookies and all(c["secure"] and c["httpOnly"] for c in cookies), cookies
     check_and_shoot(page, shots, "05-status")
 
 
 def test_every_page_fits_a_phone_and_every_input_has_a_label(page, site, shots):
-    base, _ = site
+    base, _, _ = site
     signed_in(page, base)
     for name in ("servers", "settings", "wireguard", "diagnostics", "about"):
         page.goto(base + "/" + name)
@@ -147,7 +173,7 @@ def test_every_page_fits_a_phone_and_every_input_has_a_label(page, site, shots):
 
 
 def test_switching_server_and_toggling_the_kill_switch(page, site, shots):
-    base, backend = site
+    base, backend, _ = site
     signed_in(page, base)
     page.goto(base + "/servers")
     page.check("label[for=srv-1]")
@@ -171,7 +197,7 @@ def test_switching_server_and_toggling_the_kill_switch(page, site, shots):
 
 
 def test_importing_a_bad_and_a_good_wireguard_file(page, site, shots, tmp_path):
-    base, backend = site
+    base, backend, _ = site
     signed_in(page, base)
     bad = tmp_path / "bad.conf"
     bad.write_text(BAD_CONF)
@@ -192,7 +218,7 @@ def test_importing_a_bad_and_a_good_wireguard_file(page, site, shots, tmp_path):
 
 
 def test_opening_and_closing_a_debug_session_with_its_countdown(page, site, shots):
-    base, backend = site
+    base, backend, _ = site
     signed_in(page, base)
     page.goto(base + "/diagnostics")
     page.fill("#minutes", "5")

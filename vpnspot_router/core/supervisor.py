@@ -36,8 +36,16 @@ SupervisorError and changes nothing):
 Health, from monitor(now, handshake_at, rx, tx) (the driver samples the
 tunnel's counters about once a second): a server is dead when
   - connecting: no handshake within connect_timeout of ConfigureTunnel;
-  - connected: the tunnel sent data (tx grew) and nothing came back (rx
-    still) for dead_after seconds - a live WireGuard peer answers data
+  - connected, actively (core/liveness.py): the tunnel sent data and
+    nothing came back for probe_after (1 s), so the server is probed
+    through the tunnel (ProbeTunnel: an ICMP echo to its tunnel-side
+    address); probe_failures (2) probes unanswered for probe_timeout
+    (0.5 s, longer on a slow path) each. A reply proves the server alive
+    whatever the LAN traffic does, so one-way traffic never fails over. Only
+    a server that has answered a probe on this tunnel is judged this way;
+  - connected, passively (servers that do not answer probes): the tunnel
+    sent data (tx grew) and nothing came back (rx still) for dead_after
+    seconds - a live WireGuard peer answers data
     with data or a keepalive within KEEPALIVE_TIMEOUT (10 s), and a new
     handshake is due REKEY_TIMEOUT (5 s) later, hence the default 15 s;
   - connected: the last handshake is older than REJECT_AFTER_TIME plus a
@@ -47,6 +55,7 @@ with capped exponential backoff and full jitter (core/backoff.py).
 """
 
 from . import backoff
+from . import liveness
 from . import selection
 
 BOOT = "boot"
@@ -117,6 +126,7 @@ REGISTER_KEY = 3
 PROBE_SERVERS = 4
 CONFIGURE_TUNNEL = 5
 STOP_TUNNEL = 6
+PROBE_TUNNEL = 7
 
 
 class ApplyKillSwitch:
@@ -177,6 +187,29 @@ class StopTunnel:
         return "StopTunnel()"
 
 
+class ProbeTunnel:
+    """Send liveness probe `seq` to `address` (the server's tunnel-side
+    address) through the tunnel; answer with probe_sent(), then
+    probe_reply() or probe_failed()."""
+    kind = PROBE_TUNNEL
+
+    def __init__(self, seq, address):
+        self.seq = seq
+        self.address = address
+
+    def __repr__(self):
+        return "ProbeTunnel(%d, %s)" % (self.seq, self.address)
+
+
+def probe_address(server):
+    """The server's tunnel-side IPv4 address (its first DNS address), or
+    None: a server without one is watched passively only."""
+    for a in server.get("dns") or ():
+        if ":" not in a:
+            return a
+    return None
+
+
 class SupervisorError(ValueError):
     """An event the current state does not accept; nothing changed."""
 
@@ -189,7 +222,10 @@ class Timing:
 
     def __init__(self):
         self.connect_timeout = 10.0     # two REKEY_TIMEOUTs and change
-        self.dead_after = 15.0          # KEEPALIVE_TIMEOUT + REKEY_TIMEOUT
+        self.dead_after = 15.0          # KEEPALIVE_TIMEOUT + REKEY_TIMEOUT (passive)
+        self.probe_after = 1.0          # sent, nothing back: probe the server
+        self.probe_timeout = 0.5        # per probe; RTT_FACTOR x round trip if longer
+        self.probe_failures = 2.0       # unanswered in a row: the server is dead
         self.stale_handshake = 180.0 + 30.0
         self.refresh = 6 * 3600.0       # server list refresh while connected
         self.backoff_base = 5.0
@@ -235,6 +271,8 @@ class Supervisor:
         self._tx = None
         self._waiting_since = None      # tx grew after the last rx growth, at this time
         self._handshake_at = None
+        self.liveness = None            # core/liveness.py, while connected
+        self._probe_seq = 0             # probe numbers run on across tunnels
 
     # -- the table -------------------------------------------------------
 
@@ -379,6 +417,7 @@ class Supervisor:
         self._rx = self._tx = None
         self._waiting_since = None
         self._handshake_at = None
+        self._end_liveness()
         return [ConfigureTunnel(server, self.addresses, reason)]
 
     def monitor(self, now, handshake_at, rx, tx):
@@ -400,7 +439,7 @@ class Supervisor:
                 self._rx, self._tx = rx, tx
                 if self.next_refresh is None:
                     self.next_refresh = now + self.timing.refresh
-                return []
+                return self._start_liveness(now)
             if now - self.connect_started >= self.timing.connect_timeout:
                 return self._server_dead(now, "no handshake in %d s" % self.timing.connect_timeout)
             return []
@@ -409,17 +448,70 @@ class Supervisor:
             # A new tunnel's counters: start watching afresh.
             self._rx, self._tx, self._waiting_since = rx, tx, None
             return []
+        probes = []
         if rx > self._rx:
             self._waiting_since = None
-        elif tx > self._tx and self._waiting_since is None:
-            self._waiting_since = now
+            if self.liveness is not None:
+                self.liveness.rx_progress(now)
+        elif tx > self._tx:
+            if self._waiting_since is None:
+                self._waiting_since = now
+            if self.liveness is not None:
+                self.liveness.tx_progress(now)
         self._rx, self._tx = rx, tx
+        if self.liveness is not None:
+            probes = self._liveness_actions(now, self.liveness.tick(now))
+            if self.state != CONNECTED:
+                return probes       # declared dead: ConfigureTunnel for the next server
         if self._waiting_since is not None and now - self._waiting_since >= self.timing.dead_after:
             return self._server_dead(now, "sent data, nothing back for %.1f s"
                                      % (now - self._waiting_since))
         if self._handshake_at is not None and now - self._handshake_at >= self.timing.stale_handshake:
             return self._server_dead(now, "last handshake %d s ago" % (now - self._handshake_at))
-        return []
+        return probes
+
+    # -- active liveness (core/liveness.py) ----------------------------------
+
+    def _start_liveness(self, now):
+        address = probe_address(self.current)
+        if address is None:
+            return []
+        t = self.timing
+        self.liveness = liveness.Liveness(t.probe_after, t.probe_timeout, int(t.probe_failures),
+                                          self._probe_seq + 1)
+        return self._liveness_actions(now, self.liveness.start(now))
+
+    def _end_liveness(self):
+        if self.liveness is not None:
+            self._probe_seq = self.liveness.seq
+        self.liveness = None
+
+    def _liveness_actions(self, now, actions):
+        out = []
+        for a in actions:
+            if a.kind == liveness.SEND_PROBE:
+                self._probe_seq = a.seq
+                out.append(ProbeTunnel(a.seq, probe_address(self.current)))
+            elif a.kind == liveness.DECLARE_DEAD:
+                return self._server_dead(now, a.why)
+        return out
+
+    def probe_sent(self, now, seq):
+        if self.state != CONNECTED or self.liveness is None:
+            return []
+        return self._liveness_actions(now, self.liveness.probe_sent(now, seq))
+
+    def probe_reply(self, now, seq):
+        """An answer to probe `seq` came back through the tunnel."""
+        if self.state != CONNECTED or self.liveness is None:
+            return []
+        return self._liveness_actions(now, self.liveness.probe_reply(now, seq))
+
+    def probe_failed(self, now, seq):
+        """Probe `seq` could not be sent, or the driver gave up on it."""
+        if self.state != CONNECTED or self.liveness is None:
+            return []
+        return self._liveness_actions(now, self.liveness.probe_timeout(now, seq))
 
     def _server_dead(self, now, why):
         dead = self.current["id"]
@@ -438,7 +530,11 @@ class Supervisor:
                              "failover from %s (%s)" % (dead, why))
 
     def tick(self, now):
-        """Timers: API retries and the background refresh."""
+        """Timers: API retries, the background refresh, probe deadlines."""
+        if self.state == CONNECTED and self.liveness is not None:
+            acts = self._liveness_actions(now, self.liveness.tick(now))
+            if acts:
+                return acts
         if self.state in (BACKOFF, NEEDS_ATTENTION) and self.api_retry_at is not None \
                 and now >= self.api_retry_at:
             self._go("retry", now)
@@ -458,7 +554,11 @@ class Supervisor:
         if self.state in (BACKOFF, NEEDS_ATTENTION):
             return self.api_retry_at
         if self.state == CONNECTED:
-            return self.api_retry_at if self.api_retry_at is not None else self.next_refresh
+            due = self.api_retry_at if self.api_retry_at is not None else self.next_refresh
+            probe = self.liveness.next_wakeup() if self.liveness is not None else None
+            if probe is not None and (due is None or probe < due):
+                return probe
+            return due
         return None
 
     # -- what status shows -------------------------------------------------
@@ -476,6 +576,10 @@ class Supervisor:
             "order": list(self.order),
             "failed": sorted(self.failed),
             "failovers": self.failovers,
+            "liveness": None if self.liveness is None else {
+                "answering": self.liveness.answering, "probes": self.liveness.probes,
+                "replies": self.liveness.replies, "unanswered": self.liveness.unanswered,
+                "rtt_ms": None if self.liveness.rtt is None else round(self.liveness.rtt * 1000, 1)},
             "last_failover": None if lf is None else {
                 "from": lf[0], "to": lf[1], "ago": now - lf[2], "seconds_to_handshake": lf[3]},
             "api_problem": self.api_problem,

@@ -23,7 +23,8 @@ household relies on and prints a PASS/FAIL claim for each:
   7. the household web UI (`vpnspot web`) runs on the router's LAN address
      with the real backend; a loopback forward makes it reachable from this
      machine at the printed https://127.0.0.1:PORT/ address, and the ISP's
-     side cannot connect to it.
+     side cannot connect to it; its diagnostics (DNS through the tunnel,
+     handshake, full-size packets, server latency) are measured for real.
 With `wait` (an interactive terminal) the lab stays up after the proofs
 until Ctrl-C, so the household can open the printed address. Exit status 0
 when every claim held, 1 otherwise. Everything is removed at the end.
@@ -249,6 +250,26 @@ class HouseholdDemo:
         self.claim(seen != "connected" and seen != "",
                    "nor does the LAN address %s:%d when the ISP routes it to the router's WAN: %s"
                    % (T.ROUTER_LAN, WEB_PORT, seen))
+        self.diagnostics_checks()
+
+    def diagnostics_checks(self):
+        """The diagnostics and servers pages' measurements, taken by the web
+        UI's own backend in the router's namespace, as the pages take them."""
+        proc = self.lab.run("router", sys.executable, "-c", DIAGNOSE, self.state, self.config,
+                            self.run_dir, check=False)
+        try:
+            data = json.loads(proc.stdout)
+        except ValueError:
+            self.claim(False, "the web UI's diagnostics ran (%s)" % proc.stderr.strip()[-300:])
+            return
+        checks = {c["name"]: c for c in data["checks"]}
+        wanted = ("DNS through the tunnel", "WireGuard handshake", "MTU")
+        servers = data["servers"]["servers"]
+        latency = ", ".join("%s %s ms" % (s["id"], s["latency_ms"]) for s in servers)
+        self.claim(all(checks[n]["ok"] is True for n in wanted)
+                   and any(s["latency_ms"] is not None for s in servers),
+                   "the web UI's diagnostics, measured through the tunnel: %s; latency %s"
+                   % ("; ".join("%s: %s" % (n, checks[n]["detail"]) for n in wanted), latency))
 
     # ------------------------------------------------------------------ run
     def run(self):
@@ -354,6 +375,19 @@ class HouseholdDemo:
                 time.sleep(1)
         except KeyboardInterrupt:
             self.say("\nRemoving the lab.")
+
+
+# Run in the router's namespace: the real backend the web UI uses, over the
+# same files and control socket as `vpnspot web` in start_web().
+DIAGNOSE = """
+import json, os, sys
+from vpnspot_router import configstore
+from vpnspot_router.web.realbackend import RealBackend
+state, config, run = sys.argv[1:4]
+paths = configstore.Paths(os.path.join(config, "vpnspot"), (os.path.join(state, "provisioning"),))
+backend = RealBackend(paths=paths, state_dir=state, run_dir=run)
+print(json.dumps({"checks": backend.diagnostics()["checks"], "servers": backend.servers()}))
+"""
 
 
 def fingerprint(cert_path):

@@ -24,7 +24,9 @@ config files, WAN captures, and `vpnspot lab up|down|status`.
 - `gw` is the VPN Spot gateway: wireguard-go on UDP 51820, routing tunnel
   traffic on to `site` without NAT (so the site sees the tunnel address)
   and dnsmasq on the tunnel address answering site.vpnspot.test with
-  203.0.113.130 / fd77:200::80.
+  203.0.113.130 / fd77:200::80, and the provider API's name with the
+  service's address (as VPN Spot's own resolvers know VPN Spot's names;
+  the web UI's "DNS through the tunnel" check asks for it).
 - `gw2` is a second gateway (wireguard-go only) for failover work.
 - `site` knows routes only to the tunnel's addresses: it is reachable from
   the LAN only through the tunnel. It serves HTTP (answering with the client
@@ -66,6 +68,7 @@ ROUTER_TUNNEL6 = "fd77:77::2"
 SITE = "203.0.113.130"
 SITE6 = "fd77:200::80"
 SITE_NAME = "site.vpnspot.test"
+API_NAME = "api.vpnspot.test"       # = provider_service.API_HOSTNAME (not imported: no crypto here)
 ISP_ANSWER = "198.51.100.99"
 TUNNEL_IFNAME = "vpnspot0"
 
@@ -178,17 +181,19 @@ class Household:
                                           address_cidrs=[GW_TUNNEL + "/24", GW_TUNNEL6 + "/64"],
                                           peers=[dict(peer)])
 
-    def _dnsmasq(self, ns, listen, answers):
+    def _dnsmasq(self, ns, listen, answers, more=()):
         argv = ["dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv",
                 "--no-hosts", "--bind-dynamic", "--user=root", "--group=root",
                 "--pid-file=" + os.path.join(self.lab.tmpdir, "dnsmasq-%s.pid" % ns)]
         argv += ["--listen-address=" + a for a in listen]
         argv += ["--address=/%s/%s" % (SITE_NAME, a) for a in answers]
+        argv += ["--address=/%s/%s" % (name, a) for name, a in more]
         return self.lab.popen(ns, argv)
 
     def _services(self):
         lab = self.lab
-        self.gw_dns = self._dnsmasq("gw", [GW_TUNNEL, GW_TUNNEL6], [SITE, SITE6])
+        self.gw_dns = self._dnsmasq("gw", [GW_TUNNEL, GW_TUNNEL6], [SITE, SITE6],
+                                    more=[(API_NAME, INET)])
         self.isp_dns = self._dnsmasq("wan", [ISP], [ISP_ANSWER])
         self.site = lab.popen("site", [sys.executable, "-m", "vpnspot_router.lab.services", "site"])
         netns.wait_for(lambda: self._listening("site", ":80 ") and self._listening("gw", ":53 ")

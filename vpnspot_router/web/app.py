@@ -81,6 +81,20 @@ def app(backend, config, clock=time.monotonic):
     lockout = security.Lockout(clock)
     web.config["vpnspot.passwords"] = passwords       # for tests and the server
 
+    @web.hook("before_request")
+    def read_body():
+        # Parse a request body once, before any page looks at it: Bottle's
+        # multipart reader raises on a part that is not in its charset (or
+        # names an unknown one); that is a bad request, not a 500. GET is
+        # the one method whose body no page reads (HEAD runs the GET route
+        # but checks the CSRF token of the API).
+        if bottle.request.method != "GET":
+            try:
+                bottle.request.forms
+                bottle.request.files
+            except (UnicodeError, LookupError, ValueError):
+                raise bottle.HTTPError(400, "The form could not be read; nothing was changed.")
+
     # -- per-request helpers ----------------------------------------------------
 
     def session():
@@ -132,8 +146,10 @@ def app(backend, config, clock=time.monotonic):
                            "and try again.")
 
     def check_csrf():
+        # The header as the server handed it over (latin-1 text, PEP 3333):
+        # Bottle's get_header() decodes it as UTF-8 and raises on other bytes.
         token = bottle.request.forms.getunicode("csrf", default="") or \
-            bottle.request.get_header("X-CSRF-Token", "")
+            bottle.request.environ.get("HTTP_X_CSRF_TOKEN", "")
         return security.csrf_ok(session(), token)
 
     def wizard_target():
@@ -517,6 +533,7 @@ def app(backend, config, clock=time.monotonic):
                 return heading
         return handler
 
+    web.error(400)(error_page(400, "The request could not be read"))
     web.error(404)(error_page(404, "Page not found"))
     web.error(405)(error_page(405, "Not allowed"))
     web.error(500)(error_page(500, "Something went wrong on the router"))

@@ -23,8 +23,13 @@ NotAvailable or a "not available yet" text; none pretends):
                                       control socket: the entries are the agent's own
                                       (transitions, endpoints, LAN neighbours), in its RAM
   real   about                        hw/probe.py + crypto/select.py (cached decision)
-  stub   public_ip, latency_ms, the DNS-through-tunnel check: the agent does not
-         measure them yet
+  real   latency_ms                   the agent's timed WireGuard handshakes from its last
+                                      server choice (control socket "diagnose")
+  real   DNS and MTU checks           checks.py, sent from here out of the tunnel
+                                      interface to the resolver the agent's server gave;
+                                      the handshake check reads the tunnel's status
+  stub   public_ip: needs a "what is my address" answer from the VPN Spot side
+         through the tunnel, which the provider API does not offer yet
   stub   traffic: reads STATE/accounting.json, the agent's checkpoint (written at
          most every checkpoint period, so the chart lags the live counters)
 
@@ -46,7 +51,12 @@ from .backend import (Backend, BackendError, FieldError, HOUSEHOLD_KEYS, KILL_SW
                       settings_view)
 
 HANDSHAKE_FRESH = 180
-NOT_YET = "not available yet: the agent does not measure this yet"
+# The public address must come from the VPN Spot side, through the tunnel;
+# the provider API has no such answer yet.
+NOT_YET = "not available yet: the VPN Spot service does not report it yet"
+# Asked of the tunnel's resolver when the API is addressed by number: the
+# root, which every recursive resolver answers.
+CHECK_NAME = "."
 # Supervisor states (core/supervisor.py) on the way to a tunnel.
 CONNECTING_STATES = ("boot", "enrolled", "fetching", "registering", "choosing", "connecting",
                      "failing_over")
@@ -190,11 +200,23 @@ class RealBackend(Backend):
             raise BackendError(e.message)
         self._server_info = {x.id: {"id": x.id, "region": x.region, "city": x.city,
                                     "country": x.country} for x in found}
+        measured = self._diagnose() or {}
+        latencies = measured.get("latencies") or {}
+        if measured.get("probed_ago") is not None:
+            note = ("Latency: a WireGuard handshake timed by this router when it last chose a "
+                    "server, %s ago; \"not measured yet\": that server was not tried or did "
+                    "not answer."
+                    % _ago(measured["probed_ago"]))
+        elif measured:
+            note = "Latency: not measured yet; the router times each server when it chooses one."
+        else:
+            note = ("Latency: not available yet: the VPN Spot agent, which measures it, is not "
+                    "running.")
         return {"selected": s.server or "fastest", "region": s.region,
                 "servers": [{"id": x.id, "region": x.region, "country": x.country,
-                             "city": x.city, "load": x.load, "latency_ms": None} for x in found],
-                "note": "Latency is not shown yet: the agent measures it when it chooses a "
-                        "server but does not publish it."}
+                             "city": x.city, "load": x.load,
+                             "latency_ms": _ms(latencies.get(x.id))} for x in found],
+                "note": note}
 
     def select_server(self, server_id):
         if server_id == "fastest":
@@ -215,6 +237,16 @@ class RealBackend(Backend):
                                  field="region")
         self.change_settings({"region": region, "server": ""})
         self._reconnect({"cmd": "connect", "region": region})
+
+    def _diagnose(self):
+        """The running agent's "diagnose" answer, or None without one (or
+        with an agent too old to know the request)."""
+        if self._agent() is None:
+            return None
+        try:
+            return self._control({"cmd": "diagnose"}, required=False)
+        except BackendError:
+            return None
 
     def _reconnect(self, request):
         """The choice is saved either way; a running agent also acts on it now
@@ -378,15 +410,14 @@ class RealBackend(Backend):
         wan = _has_default_route()
         age = st["handshake_age_s"]
         s = self._settings()
+        dns, mtu = self._tunnel_checks(s)
         checks = [
             {"name": "Internet connection (WAN)", "ok": wan,
              "detail": "default route present" if wan else "no default route"},
-            {"name": "DNS through the tunnel", "ok": None, "detail": NOT_YET},
+            dict(dns, name="DNS through the tunnel"),
             {"name": "WireGuard handshake", "ok": age is not None and age < HANDSHAKE_FRESH,
              "detail": ("%d s ago" % age) if age is not None else "no handshake yet"},
-            {"name": "MTU", "ok": None if s.mtu == "auto" else True,
-             "detail": ("automatic; path MTU probing: " + NOT_YET) if s.mtu == "auto"
-             else "%d (manual)" % s.mtu},
+            dict(mtu, name="MTU"),
         ]
         dbg = ((self._agent() or {}).get("debug_session")) or {}
         is_open = bool(dbg.get("open"))
@@ -394,6 +425,45 @@ class RealBackend(Backend):
             "open": is_open,
             "expires_at": now + int(dbg.get("expires_in") or 0) if is_open else None,
             "now": now}}
+
+    def _tunnel_checks(self, s):
+        """The DNS and MTU checks, run now through the tunnel the agent
+        reports; each says why when it cannot run."""
+        from . import checks
+        mode = ("%d (manual)" % s.mtu) if s.mtu != "auto" else "automatic"
+        info = self._diagnose()
+        if info is None:
+            why = "not checked: the VPN Spot agent is not running"
+            return {"ok": None, "detail": why}, {"ok": None, "detail": "%s; %s" % (mode, why)}
+        if not info.get("tunnel_up") or not info.get("tunnel"):
+            why = "not checked: the tunnel is not up"
+            return {"ok": None, "detail": why}, {"ok": None, "detail": "%s; %s" % (mode, why)}
+        resolvers = [a for a in info.get("dns") or [] if ":" not in a]
+        if not resolvers:
+            why = "not checked: the server gave no IPv4 resolver inside the tunnel"
+            return {"ok": None, "detail": why}, {"ok": None, "detail": "%s; %s" % (mode, why)}
+        dns = checks.dns_check(resolvers[0], self._check_name(), info["tunnel"])
+        if info.get("mtu"):
+            mtu = checks.mtu_check(resolvers[0], int(info["mtu"]), info["tunnel"])
+            mtu["detail"] = "%s, %s" % (mode, mtu["detail"])
+        else:
+            mtu = {"ok": None, "detail": "%s; not checked: the agent reports no tunnel MTU" % mode}
+        return dns, mtu
+
+    def _check_name(self):
+        """The name asked of the tunnel's resolver: the VPN Spot API's own
+        host, which VPN Spot's resolvers know (never a name a household
+        device looked up)."""
+        from urllib.parse import urlsplit
+        device = self._device() or {}
+        host = urlsplit(device.get("api_url") or self._settings().api_url).hostname or ""
+        try:
+            import ipaddress
+            ipaddress.ip_address(host)
+        except ValueError:
+            if host:
+                return host
+        return CHECK_NAME
 
     def support_bundle(self):
         about = self.about()
@@ -441,6 +511,19 @@ class RealBackend(Backend):
             if in_use.get("backend") == "kernel":
                 out["crypto"] = "kernel WireGuard"
         return out
+
+
+def _ms(value):
+    return None if value is None else int(round(value))
+
+
+def _ago(seconds):
+    seconds = int(seconds)
+    if seconds < 120:
+        return "%d s" % seconds
+    if seconds < 7200:
+        return "%d min" % (seconds // 60)
+    return "%d h" % (seconds // 3600)
 
 
 def _running_data_plane(run_dir):
