@@ -49,6 +49,18 @@ FOUND = [
                             b'"device_id":"dev_1","device_token":5}',
      "TypeError: a device token that is a number (commands.py)"),
     ("state.device_record", b"[" * 5000, "RecursionError (commands.py)"),
+    ("web.json", b"0\x01\n000\x010000\xff00000000000\x83000<\x8e00",
+     "UnicodeDecodeError, a 500: an X-CSRF-Token header that is not UTF-8 (Bottle's get_header, "
+     "web/app.py check_csrf)"),
+    ("web.form", b"0\xa9+0\xc4\x1a\xb30v\xb60000000000000000000000\xc700060000\x9f0\xf2\xad:#"
+                 b"\x030000\xdd00",
+     "UnicodeDecodeError, a 500: a multipart form part that is not UTF-8 (Bottle's form reader, "
+     "web/app.py)"),
+    ("web.form", b"0;0\xe200\xb0000\x0e\xf6000000000\x04\xf6000000\xa80\xd46\x9a0000\x9c00",
+     "UnicodeDecodeError, a 500: the same multipart part in a HEAD to the JSON API, whose CSRF check "
+     "reads the form (web/app.py)"),
+    ("web.form", b"0co00\\Z000Z000.00000=000000===000000000000000",
+     "CookieError, a 500: a Cookie header Python's cookie parser refuses (web/app.py session)"),
 ]
 
 
@@ -110,3 +122,66 @@ def test_a_device_token_with_characters_no_token_has_is_refused():
     record["device_token"] = "abc\r\nX-Injected: 1"
     with pytest.raises(ValueError):
         commands._validate_device(json.dumps(record).encode())
+
+
+# -- the two web UI findings, as the requests a LAN device sends ----------------
+
+def _web():
+    from tests.web.wsgiclient import Client
+    from vpnspot_router.web.app import WebConfig, app as make_app
+    from vpnspot_router.web.backend import FakeBackend
+    from tests.web.conftest import LAN, finish_setup
+    backend = FakeBackend()
+    web = make_app(backend, WebConfig(host=LAN, port=443, state_dir="/nonexistent", memory_only=True))
+    client = finish_setup(Client(web, host=LAN))
+    client.get("/settings")
+    return backend, client
+
+
+def test_a_csrf_header_that_is_not_utf8_is_refused_as_a_forgery_and_changes_nothing():
+    backend, client = _web()
+    before = backend.config_text
+    # A server hands header bytes over as latin-1 text (PEP 3333).
+    r = client.request("POST", "/settings", body=b"kill_switch=0",
+                       content_type="application/x-www-form-urlencoded",
+                       headers={"X-CSRF-Token": b"\xff\xfe".decode("latin-1")})
+    assert r.status == 403 and "Nothing was changed" in r.text
+    assert backend.config_text == before
+
+
+@pytest.mark.parametrize("ctype,part", [
+    ("multipart/form-data; boundary=b", b"\xed\xa0"),
+    ("multipart/form-data; boundary=b; charset=no-such-charset", b"1"),
+], ids=["a part that is not UTF-8", "an unknown charset"])
+def test_a_multipart_form_bottle_cannot_decode_is_a_400_and_changes_nothing(ctype, part):
+    backend, client = _web()
+    before = backend.config_text
+    body = (b'--b\r\nContent-Disposition: form-data; name="csrf"\r\n\r\n' + client.csrf().encode()
+            + b'\r\n--b\r\nContent-Disposition: form-data; name="kill_switch"\r\n\r\n' + part
+            + b"\r\n--b--\r\n")
+    r = client.request("POST", "/settings", body=body, content_type=ctype)
+    assert r.status == 400 and "could not be read" in r.text
+    assert backend.config_text == before
+
+
+def test_a_head_request_to_the_api_with_an_undecodable_multipart_body_is_a_400():
+    _, client = _web()
+    body = b'--b\r\nContent-Disposition: form-data; name="csrf"\r\n\r\n\x9c\r\n--b--\r\n'
+    r = client.request("HEAD", "/api/status", body=body, content_type="multipart/form-data; boundary=b")
+    assert r.status == 400
+
+
+@pytest.mark.parametrize("header", ["==", ";;==", "a b=1", "=x; \\=\"\\"], ids=repr)
+def test_a_cookie_header_pythons_parser_refuses_gets_a_page_not_a_500(header):
+    _, client = _web()
+    client.cookie = None
+    r = client.request("GET", "/login", headers={"Cookie": header})
+    assert r.status in (200, 303), r.status
+
+
+def test_the_admin_keeps_the_session_beside_a_malformed_cookie_of_another_program():
+    backend, client = _web()
+    sid = client.cookie
+    client.cookie = None
+    r = client.request("GET", "/api/status", headers={"Cookie": "==; vpnspot_session=%s; x y=1" % sid})
+    assert r.status == 200 and json.loads(r.body)["enrolled"] is True

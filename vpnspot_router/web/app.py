@@ -16,6 +16,7 @@ signed in -> sign in; not enrolled -> account; then region and kill switch
 (both always offered once after enrollment) -> status.
 """
 
+import http.cookies
 import json
 import os
 import time
@@ -101,12 +102,27 @@ def app(backend, config, clock=time.monotonic):
         s = bottle.request.environ.get("vpnspot.session")
         if s is not None:
             return s
-        s = sessions.get(bottle.request.get_cookie(security.COOKIE_NAME))
+        s = sessions.get(session_cookie())
         if s is None:
             s = sessions.new()
             set_cookie(s)
         bottle.request.environ["vpnspot.session"] = s
         return s
+
+    def session_cookie():
+        try:
+            sid = bottle.request.get_cookie(security.COOKIE_NAME)
+        except http.cookies.CookieError:
+            sid = None
+        if sid is None:
+            # One malformed cookie (another program's on this address, or a
+            # forged header) makes Python's parser refuse the whole header
+            # (or silently drop the rest of it): find ours by hand.
+            for part in bottle.request.environ.get("HTTP_COOKIE", "").split(";"):
+                name, sep, value = part.strip().partition("=")
+                if sep and name == security.COOKIE_NAME:
+                    return value
+        return sid
 
     def set_cookie(s):
         bottle.response.set_cookie(security.COOKIE_NAME, s.sid, path="/", httponly=True,
