@@ -39,6 +39,7 @@ import time
 from vpnspot_router.net import firewall as fw_mod
 from vpnspot_router.net import routing as rt_mod
 from vpnspot_router.net import settings as st_mod
+from vpnspot_router.store import pid_alive
 
 log = logging.getLogger("vpnspot.agent")
 
@@ -473,16 +474,6 @@ def cmd_agent(args):
         return EXIT_FAILURE
 
 
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def gather_status(run_dir, firewall=None, now=None):
     now = time.time() if now is None else now
     firewall = firewall or fw_mod.Firewall()
@@ -500,7 +491,7 @@ def gather_status(run_dir, firewall=None, now=None):
     out["kill_switch"] = "on" if out["firewall"].get("kill_switch") else "off"
     if agent is None:
         return out
-    alive = _pid_alive(agent["pid"]) and agent["state"] == "running"
+    alive = pid_alive(agent["pid"]) and agent["state"] == "running"
     plan = agent.get("plan") or {}
     out.update({"dns": plan.get("dns"), "ipv6": plan.get("ipv6"), "mtu": plan.get("mtu"),
                 "pid": agent["pid"], "reloads": agent.get("reloads", 0),

@@ -59,13 +59,22 @@ def _fsync_dir(path):
         os.close(fd)
 
 
-def _pid_alive(pid):
+def pid_alive(pid):
+    """True if a process with this pid exists. Accepts what a status file
+    holds (int or text); anything that is not a positive pid is not alive
+    (os.kill(0, 0) would test our own process group)."""
+    try:
+        pid = int(pid)
+    except (ValueError, TypeError):
+        return False
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        return True                 # it exists; it is only not ours
     return True
 
 
@@ -131,7 +140,7 @@ class FileStore:
                     pid = int(n[len(prefix):].split("-")[0])
                 except ValueError:
                     continue
-                if not _pid_alive(pid):
+                if not pid_alive(pid):
                     _unlink_quietly(os.path.join(self.dir, n))
 
     # -- reading ---------------------------------------------------------

@@ -55,6 +55,7 @@ import time
 from vpnspot_router.console.privacy import scrub
 from vpnspot_router.core import config as core_config
 from vpnspot_router.core import debugsession, uci
+from vpnspot_router.store import pid_alive
 
 NO_SUPERVISOR = "not available: the agent supervisor is not running"
 HANDSHAKE_FRESH = 180.0     # WireGuard's REJECT_AFTER_TIME: older, no session is usable
@@ -81,16 +82,6 @@ def _read_json(path):
             return json.load(f)
     except (OSError, ValueError):
         return None
-
-
-def _pid_alive(pid):
-    try:
-        os.kill(int(pid), 0)
-    except (ProcessLookupError, ValueError, TypeError):
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _field_text(field, value):
@@ -149,7 +140,7 @@ class RealBackend:
         agent = _read_json(os.path.join(self.run_dir, "agent.json"))
         if not isinstance(agent, dict):
             return None, False
-        alive = _pid_alive(agent.get("pid")) and agent.get("state") == "running"
+        alive = pid_alive(agent.get("pid")) and agent.get("state") == "running"
         return agent, alive
 
     def _tunnel(self, agent):

@@ -44,7 +44,7 @@ import time
 from vpnspot_router import configstore
 from vpnspot_router.core import accounting, config
 from vpnspot_router.core.wgconf import ConfigError, parse as wg_parse
-from vpnspot_router.store import FileStore
+from vpnspot_router.store import FileStore, pid_alive
 
 from .backend import (Backend, BackendError, FieldError, HOUSEHOLD_KEYS, KILL_SWITCH_OFF_WARNING,
                       NotAvailable, STATE_TEXT, apply_changes, check_wg_text, render_wg_config,
@@ -71,16 +71,6 @@ def _read_json(path):
         return None
 
 
-def _pid_alive(pid):
-    try:
-        os.kill(int(pid), 0)
-    except (ProcessLookupError, ValueError, TypeError):
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class RealBackend(Backend):
     def __init__(self, paths=None, state_dir="/etc/vpnspot", run_dir="/run/vpnspot",
                  clock=time.time):
@@ -98,7 +88,7 @@ class RealBackend(Backend):
         """agent.json of a live agent in service mode, else None."""
         agent = _read_json(os.path.join(self.run_dir, "agent.json"))
         if agent and agent.get("mode") == "service" and agent.get("state") == "running" \
-                and _pid_alive(agent.get("pid")):
+                and pid_alive(agent.get("pid")):
             return agent
         return None
 
