@@ -39,7 +39,7 @@ import time
 from vpnspot_router.net import firewall as fw_mod
 from vpnspot_router.net import routing as rt_mod
 from vpnspot_router.net import settings as st_mod
-from vpnspot_router.store import pid_alive
+from vpnspot_router.store import pid_alive, write_status_json
 
 log = logging.getLogger("vpnspot.agent")
 
@@ -94,17 +94,6 @@ def make_plan(settings, conf):
     return st_mod.plan_from_config(settings, conf, read_wan_mtu(settings["wan"]))
 
 
-def _write_json(path, data):
-    directory = os.path.dirname(path)
-    if directory:
-        os.makedirs(directory, exist_ok=True)
-    tmp = "%s.%d.tmp" % (path, os.getpid())
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 class Agent:
     def __init__(self, wg_path, settings_path, run_dir=DEFAULT_RUN_DIR, firewall=None, routing=None,
                  provider=None, timing=None):
@@ -136,7 +125,7 @@ class Agent:
 
     def write_status(self):
         try:
-            _write_json(self.status_path, {
+            write_status_json(self.status_path, {
                 "pid": os.getpid(), "state": self.state, "started_at": self.started_at,
                 "time": time.time(), "plan": self.plan.as_dict() if self.plan else None,
                 "wg_config": self.wg_path, "settings": self.settings_path,

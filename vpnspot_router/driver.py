@@ -393,8 +393,8 @@ class ServiceAgent:
                                                          ": " + h["detail"] if h["detail"] else "")}
                            for h in self.sup.snapshot(now)["history"]]}
         try:
-            from vpnspot_router.agent import _write_json
-            _write_json(self.status_path, data)
+            from vpnspot_router.store import write_status_json
+            write_status_json(self.status_path, data)
         except OSError as e:
             log.error("cannot write status file %s: %s", self.status_path, e)
 

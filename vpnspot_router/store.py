@@ -29,6 +29,7 @@ advisory and not reentrant: take it once per read-modify-write.
 import contextlib
 import errno
 import fcntl
+import json
 import os
 import time
 
@@ -57,6 +58,20 @@ def _fsync_dir(path):
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_status_json(path, data):
+    """Replace a status file (RAM-backed, rewritten often) by rename, so a
+    reader never sees half of one. No fsync: status is not meant to survive
+    power loss; persistent state goes through FileStore."""
+    directory = os.path.dirname(path)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    tmp = "%s.%d.tmp" % (path, os.getpid())
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
 
 
 def pid_alive(pid):

@@ -38,6 +38,7 @@ import threading
 import time
 
 from . import kernel as kmod
+from vpnspot_router.store import write_status_json
 
 log = logging.getLogger("vpnspot.tunnel")
 
@@ -51,17 +52,6 @@ def _with_ages(status, now):
         last = p.get("last_handshake")
         p["handshake_age"] = None if not last else round(max(0.0, now - last), 1)
     return status
-
-
-def _write_json(path, data):
-    directory = os.path.dirname(path)
-    if directory:
-        os.makedirs(directory, exist_ok=True)
-    tmp = "%s.%d.tmp" % (path, os.getpid())
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
 
 
 def conf_state(conf, resolver=None, fwmark=0):
@@ -150,7 +140,7 @@ class KernelBackend(object):
 
     def _write(self, data):
         try:
-            _write_json(self.status_path, data)
+            write_status_json(self.status_path, data)
         except OSError as e:
             log.error("cannot write status file %s: %s", self.status_path, e)
 
