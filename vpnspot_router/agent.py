@@ -29,7 +29,6 @@ import errno
 import fcntl
 import json
 import logging
-import logging.handlers
 import os
 import signal
 import socket
@@ -227,24 +226,45 @@ class Agent:
 
 def _crypto_decision(state_dir, override=None):
     """crypto/select.py's decision (cached per board and version), with the
-    configuration's `crypto` override, for the backend choice and status."""
+    configuration's `crypto` override, for the backend choice and status;
+    and what the identity needs of the board profile.
+
+    Worked out in a forked child (forked.py): measuring the providers
+    imports cryptography, the AF_ALG and pure-Python ones, the board probe
+    and the version lookup (importlib.metadata) - over 10 MB that a kernel-
+    mode agent would otherwise carry for its whole life."""
+    import types
+    from vpnspot_router import forked
     try:
-        from vpnspot_router.crypto import select
-        from vpnspot_router.hw import probe
-        profile = probe.probe("/")
-        cache = os.path.join(state_dir, "crypto-choice.json") if state_dir else select.DEFAULT_CACHE
-        d = select.choose(profile, override=override, cache_path=cache)
-        return profile, {"data_plane": d.data_plane, "provider": d.provider, "reason": d.reason,
-                         "cached": bool(getattr(d, "cached", False))}
+        fields, crypto = forked.call(_decide, state_dir, override)
     except Exception as e:      # a probe problem is shown, never fatal
         return None, {"data_plane": None, "provider": None, "cached": False,
                       "reason": "not decided: %s" % e}
+    return types.SimpleNamespace(**fields), crypto
+
+
+def _decide(state_dir, override):
+    from vpnspot_router.crypto import select
+    from vpnspot_router.hw import probe
+    profile = probe.probe("/")
+    cache = os.path.join(state_dir, "crypto-choice.json") if state_dir else select.DEFAULT_CACHE
+    d = select.choose(profile, override=override, cache_path=cache)
+    fields = dict((k, getattr(profile, k, None)) for k in ("model", "os_name", "os_version"))
+    fields["agent_version"] = select.agent_version()
+    return fields, {"data_plane": d.data_plane, "provider": d.provider, "reason": d.reason,
+                    "cached": bool(getattr(d, "cached", False))}
 
 
 def _identity(profile):
     """What telemetry may say about this router (core/telemetry.py checks it)."""
     from vpnspot_router.core import telemetry as tel
-    from vpnspot_router.crypto.select import agent_version
+
+    def agent_version():
+        known = getattr(profile, "agent_version", None)
+        if known:
+            return known
+        from vpnspot_router.crypto.select import agent_version as lookup
+        return lookup()
 
     def clean(text, default, allowed):
         text = "".join(c for c in (text or "") if c in allowed).strip()[:32]
@@ -265,13 +285,23 @@ def cmd_service_agent(args):
     from vpnspot_router import configstore, driver
     from vpnspot_router.core import config as cfg
     from vpnspot_router.provider import commands as pc
-    from vpnspot_router.tunnel import dataplane
     try:
-        timing = dataplane.parse_timing(os.environ.get("VPNSPOT_WG_TIMING", ""))
+        timing = {}
+        if os.environ.get("VPNSPOT_WG_TIMING"):
+            # The userspace plane's module only when asked: with kernel
+            # WireGuard the agent never loads it.
+            from vpnspot_router.tunnel import dataplane
+            timing = dataplane.parse_timing(os.environ["VPNSPOT_WG_TIMING"])
         sup_timing = driver.parse_timing_env(os.environ.get("VPNSPOT_SUPERVISOR_TIMING", ""),
                                              "VPNSPOT_SUPERVISOR_TIMING")
         report_timing = driver.parse_timing_env(os.environ.get("VPNSPOT_REPORT_TIMING", ""),
                                                 "VPNSPOT_REPORT_TIMING")
+        # The connection check through the tunnel (exitcheck.py): refresh, retry.
+        exit_timing = driver.parse_timing_env(os.environ.get("VPNSPOT_EXIT_CHECK_TIMING", ""),
+                                              "VPNSPOT_EXIT_CHECK_TIMING")
+        for name in set(exit_timing) - {"refresh", "retry"}:
+            raise driver.DriverError("VPNSPOT_EXIT_CHECK_TIMING: no timer %r; use refresh, retry"
+                                     % name)
         # The ISP's file sits in the state directory (/etc/vpnspot), with the
         # read-only firmware copy behind it for the real one.
         prov = (os.path.join(args.state_dir, "provisioning"),)
@@ -292,16 +322,20 @@ def cmd_service_agent(args):
     if not settings.enabled:
         log.info("VPN Spot is switched off in %s; the kill switch stays as it is", paths.config_path)
         return EXIT_OK
-    from vpnspot_router.crypto import default_provider
+    from vpnspot_router.crypto import LazyProvider, default_provider
     profile, crypto = _crypto_decision(args.state_dir, settings.crypto)
     log.info("crypto: %s/%s: %s", crypto["data_plane"], crypto["provider"], crypto["reason"])
     from vpnspot_router.tunnel import backend
     choice = backend.select(crypto)
     log.info("data plane: %s", backend.describe(choice.as_dict()))
-    agent = driver.ServiceAgent(settings, net, args.state_dir, args.run_dir, default_provider(),
+    # With kernel WireGuard the agent itself encrypts nothing: the crypto
+    # library loads only in the children that need it (driver.py).
+    provider = LazyProvider() if choice.backend == backend.KERNEL else default_provider()
+    agent = driver.ServiceAgent(settings, net, args.state_dir, args.run_dir, provider,
                                 timing=timing, supervisor_timing=sup_timing,
                                 report_timing=report_timing, crypto=crypto,
-                                identity=_identity(profile), data_plane=choice)
+                                identity=_identity(profile), data_plane=choice,
+                                exit_timing=exit_timing)
 
     def load_device():
         try:
@@ -363,20 +397,34 @@ SYSLOG_SOCKET = "/dev/log"
 _log_handler = None
 
 
-class NonBlockingSyslog(logging.handlers.SysLogHandler):
-    """SysLogHandler whose socket never blocks: a syslog daemon that stops
-    reading (its queue full) costs log lines, counted in `dropped`, never
-    the agent's loop and with it the household's tunnel."""
+def nonblocking_syslog_class():
+    """NonBlockingSyslog, defined on first use: logging.handlers (and the
+    pickle module it imports) loads only with --syslog; on OpenWrt procd
+    hands stderr to the system log instead."""
+    global _syslog_class
+    if _syslog_class is not None:
+        return _syslog_class
+    import logging.handlers
 
-    dropped = 0
+    class NonBlockingSyslog(logging.handlers.SysLogHandler):
+        """SysLogHandler whose socket never blocks: a syslog daemon that stops
+        reading (its queue full) costs log lines, counted in `dropped`, never
+        the agent's loop and with it the household's tunnel."""
 
-    def _connect_unixsocket(self, address):
-        # The stdlib's (re)connect hook, also used after a failed send.
-        super()._connect_unixsocket(address)
-        self.socket.setblocking(False)
+        dropped = 0
 
-    def handleError(self, record):
-        self.dropped += 1
+        def _connect_unixsocket(self, address):
+            # The stdlib's (re)connect hook, also used after a failed send.
+            super()._connect_unixsocket(address)
+            self.socket.setblocking(False)
+
+        def handleError(self, record):
+            self.dropped += 1
+    _syslog_class = NonBlockingSyslog
+    return _syslog_class
+
+
+_syslog_class = None
 
 
 def setup_logging(use_syslog=False, syslog_socket=SYSLOG_SOCKET):
@@ -401,8 +449,8 @@ def setup_logging(use_syslog=False, syslog_socket=SYSLOG_SOCKET):
         finally:
             probe.close()
         if problem is None:
-            handler = NonBlockingSyslog(
-                address=syslog_socket, facility=logging.handlers.SysLogHandler.LOG_DAEMON)
+            cls = nonblocking_syslog_class()
+            handler = cls(address=syslog_socket, facility=cls.LOG_DAEMON)
     if handler is None:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
@@ -505,7 +553,12 @@ def gather_status(run_dir, firewall=None, now=None):
         out["telemetry"] = agent.get("telemetry")
         out["debug_session"] = agent.get("debug_session")
         out["enrolled"] = agent.get("enrolled")
+        out["exit_address"] = agent.get("exit_address") if alive else None
         out["server"] = sup.get("server") or out["server"]
+        out["server_source"] = sup.get("server_source") or "vpnspot"
+        if out["server_source"] == "own":
+            out["own_endpoint"] = sup.get("own_endpoint")
+            out["own_problem"] = sup.get("own_problem")
         out["events"] = [e["event"] for e in agent.get("events", [])[-8:]]
         if alive:
             out["state"] = sup.get("state", "starting")
@@ -519,15 +572,41 @@ def gather_status(run_dir, firewall=None, now=None):
     return out
 
 
+def exit_address_text(entry, now=None):
+    """One line for agent.json's "exit_address" (exitcheck.py)."""
+    now = time.time() if now is None else now
+    state = (entry or {}).get("state")
+    if state == "checked":
+        ago = max(0, int(now - (entry.get("checked_at") or now)))
+        if entry.get("vpnspot"):
+            return "%s, a VPN Spot exit (checked through the tunnel %d s ago)" % (
+                entry["address"], ago)
+        return ("%s, NOT a VPN Spot exit: traffic through the tunnel is not protected "
+                "(checked %d s ago)" % (entry["address"], ago))
+    if state == "checking":
+        return "checking..."
+    if state == "failed":
+        return "not checked: %s; trying again" % entry.get("error")
+    if state == "own_server":
+        return "not checked: your own server is not part of VPN Spot"
+    return "-"
+
+
 def cmd_status(args):
     status = gather_status(args.run_dir)
     if args.json:
         print(json.dumps(status, indent=1, sort_keys=True))
         return EXIT_OK
     age = status["handshake_age"]
+    server = status["server"] or "-"
+    own = status.get("server_source") == "own"
+    if own:
+        server = "your own server (%s)" % (
+            status.get("own_endpoint") or ("not usable: %s" % status["own_problem"]
+                                           if status.get("own_problem") else "not connected"))
     lines = [
         "state:        %s" % status["state"],
-        "server:       %s" % (status["server"] or "-"),
+        "server:       %s" % server,
         "handshake:    %s" % ("never" if age is None else "%.0f s ago" % age),
         "traffic:      %s" % ("-" if status["rx_bytes"] is None else
                               "rx %d bytes, tx %d bytes" % (status["rx_bytes"], status["tx_bytes"])),
@@ -549,12 +628,15 @@ def cmd_status(args):
             "failovers:    %d%s" % (sup["failovers"], "" if not lf else ", last %s -> %s %.0f s ago%s" % (
                 lf["from"], lf["to"], lf["ago"], "" if lf["seconds_to_handshake"] is None else
                 " (handshake %.2f s after)" % lf["seconds_to_handshake"])),
-            "service:      %s" % ("reachable" if not sup["api_problem"] else "%s; retry in %.0f s" % (
-                sup["api_problem"], sup["api_retry_in"] or 0)),
+            "service:      %s" % ("not used while your own server is in use" if own else
+                                  "reachable" if not sup["api_problem"] else "%s; retry in %.0f s" % (
+                                      sup["api_problem"], sup["api_retry_in"] or 0)),
         ]
+        lines.append("exit address: %s" % exit_address_text(status.get("exit_address")))
         tel = status.get("telemetry") or {}
-        lines.append("reports:      %d sent, %d queued (model, OS, agent version and byte totals only)"
-                     % (tel.get("sent", 0), tel.get("queued", 0)))
+        lines.append("reports:      %d sent, %d queued (model, OS, agent version and byte totals only)%s"
+                     % (tel.get("sent", 0), tel.get("queued", 0),
+                        "; none while your own server is in use" if own else ""))
         dbg = status.get("debug_session") or {}
         lines.append("debug:        %s" % ("open, %d s left" % dbg["expires_in"] if dbg.get("open")
                                             else "closed (nothing detailed is kept)"))

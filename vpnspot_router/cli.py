@@ -25,6 +25,7 @@ before anything is created.
 """
 
 import argparse
+import importlib
 import logging
 import os
 import sys
@@ -164,7 +165,9 @@ def cmd_lab(args):
     return demo.main(args.lab_args)
 
 
-def build_parser():
+def build_parser(command=None):
+    """The `vpnspot` parser; with `command`, only that command's module is
+    imported to declare it (see COMMAND_MODULES), else every command."""
     parser = argparse.ArgumentParser(prog="vpnspot", description="VPN Spot router agent")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -190,25 +193,60 @@ def build_parser():
     sub.add_parser("pubkey", help="read a private key on stdin, print its public key").set_defaults(
         func=cmd_pubkey)
 
-    from vpnspot_router import agent
-    agent.register(sub)
+    wanted = _modules_for(command)
+    if "vpnspot_router.agent" in wanted:
+        importlib.import_module("vpnspot_router.agent").register(sub)
 
     lab = sub.add_parser("lab", help="namespace lab: demo, up, down, status (source checkouts only)")
     lab.add_argument("lab_args", nargs=argparse.REMAINDER)
     lab.set_defaults(func=cmd_lab)
     # Each module's register() only declares arguments; heavy imports
     # (bottle, pyserial, pyroute2) wait until its command runs.
-    from vpnspot_router.hw import cli as hw_cli
-    from vpnspot_router.provider import commands as provider_commands
-    from vpnspot_router.web import server as web_server
-    from vpnspot_router.console import server as console_server
-    for module in (hw_cli, provider_commands, web_server, console_server):
-        module.register(sub)
+    for name in wanted:
+        if name != "vpnspot_router.agent":
+            importlib.import_module(name).register(sub)
     return parser
 
 
+# Which module declares each command. Importing a module that declares
+# commands costs memory for the life of the process (the web server's and
+# the console's imports alone are about 13 MB), so a command imports only
+# its own; a word not listed here (help, a typo, a command added without
+# updating this table) registers them all, as before.
+COMMAND_MODULES = {
+    "agent": "vpnspot_router.agent", "status": "vpnspot_router.agent",
+    "killswitch": "vpnspot_router.agent", "connect": "vpnspot_router.agent",
+    "disconnect": "vpnspot_router.agent", "debug": "vpnspot_router.agent",
+    "hw": "vpnspot_router.hw.cli",
+    "enroll": "vpnspot_router.provider.commands", "servers": "vpnspot_router.provider.commands",
+    "web": "vpnspot_router.web.server",
+    "console": "vpnspot_router.console.server",
+    "tunnel": None, "genkey": None, "pubkey": None, "lab": None,
+}
+ALL_MODULES = ("vpnspot_router.agent", "vpnspot_router.hw.cli", "vpnspot_router.provider.commands",
+               "vpnspot_router.web.server", "vpnspot_router.console.server")
+
+
+def _modules_for(command):
+    if command not in COMMAND_MODULES:
+        return ALL_MODULES
+    name = COMMAND_MODULES[command]
+    return (name,) if name else ()
+
+
+def _command_word(argv):
+    """The subcommand `argv` names (the first word that is not an option), or None."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word
+        if word == "--":
+            return None
+    return None
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(_command_word(argv)).parse_args(argv)
     return args.func(args)
 
 

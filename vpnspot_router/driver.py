@@ -10,7 +10,8 @@ kernel one in the kernel):
 
   control socket requests -> supervisor.connect/disconnect, kill switch on/off,
                              debug session, "diagnose" (what the web UI's
-                             checks need: latencies, tunnel resolver, MTU)
+                             checks need: latencies, tunnel resolver, MTU),
+                             "server_source" (own server / VPN Spot servers)
   every MONITOR_INTERVAL: backend.status() -> supervisor.monitor(now, ...)
   liveness probe replies (net/tunnelprobe.py) -> supervisor.probe_reply(now, seq)
                           the loop also wakes at the supervisor's next probe
@@ -18,6 +19,10 @@ kernel one in the kernel):
                           counters -> core/accounting.py -> Checkpoint / ReportDue
                           -> core/telemetry.py ReportQueue -> client.report()
   supervisor.tick(now) -> API retries, background refresh
+  every status write    -> exitcheck.py: once a tunnel to a VPN Spot server is
+                           connected (and every few minutes), the connection
+                           check out of the tunnel interface, in its own thread;
+                           its answer is agent.json's "exit_address"
   actions -> ApplyKillSwitch   net/ firewall table + unreachable routes
              FetchServers      client.servers()
              RegisterKey       client.register_key(public key); the private
@@ -32,6 +37,14 @@ kernel one in the kernel):
                                (net/tunnelprobe.py); probe_sent, or
                                probe_failed when it cannot be sent
 
+Memory. This process runs for the router's whole life, and whatever it
+imports stays: every provider call (client.*, the connection check), the
+kernel plane's changes (tunnel/wgnetlink.py) and, with kernel WireGuard,
+the public key and the handshake probes (crypto.LazyProvider) run in
+short-lived forked children (forked.py), so ssl, http.client, the API
+schema, pyroute2 and (kernel mode) cryptography never load here. The control
+request "memory" reports RSS and the modules loaded (memory_report).
+
 Data plane. Both kinds sit behind tunnel/backend.py's TunnelBackend
 (start, reconfigure, status, stop). Which one runs is chosen once, at start,
 by backend.select() from the offload decision (configuration's `crypto`
@@ -40,6 +53,20 @@ when it is there, the userspace one otherwise. If kernel WireGuard then
 fails to create its interface, the userspace plane carries the tunnel and
 the status says why. agent.json's "data_plane" is the backend in use.
 
+The household's own server (option server_source 'own'). The tunnel goes
+to the server in STATE/wg-household.conf (imported in the web UI, checked
+by core/wgconf.py): its private key, addresses, DNS, MTU and peers (with
+endpoint, allowed IPs, preshared key and keepalive) are used as written;
+the kill switch, policy routing, DNS redirection and IPv6 rules are built
+from it exactly as for a VPN Spot server, on the same data plane. Nothing
+goes to the provider meanwhile: no server list, key registration, probes,
+reports (the traffic is not counted: it is not VPN Spot's to bill) or
+refresh; queued reports of earlier VPN Spot periods wait on flash. A
+missing or unusable file leaves the supervisor in needs_attention with the
+reason in agent.json and the log, and no tunnel: the kill switch holds.
+The control request "server_source" (from the web UI, after it saved the
+option) switches either way at once; "connect" re-reads the file.
+
 Latency probe. A WireGuard handshake to each candidate endpoint, timed from
 sending the initiation to a valid response: it proves the gateway runs and
 knows our key, and costs one round trip. ICMP would only show the host is up.
@@ -47,10 +74,12 @@ The initiation is sent on its own UDP socket (marked FWMARK so it takes the
 WAN); nothing after the response is sent, so no data reaches the gateway.
 
 Files: STATE/device.json (from `vpnspot enroll`), STATE/wg-key (0600),
+STATE/wg-household.conf (the household's own server, 0600, read only),
 STATE/last-good.json (server and tunnel addresses of the last server that
 completed a handshake), STATE/reports.json (the report queue),
 STATE/accounting.json (bandwidth checkpoint), all through store.py. RUN
-(tmpfs): agent.json (status), tunnel.json (data plane), control.sock
+(tmpfs): agent.json (status; "exit_address" is the address the VPN Spot
+service saw through the tunnel), tunnel.json (data plane), control.sock
 (0600), debug.token while a debug session is open. None holds a LAN or
 destination address; only the debug session's RAM buffer may, while open.
 """
@@ -80,6 +109,7 @@ log = logging.getLogger("vpnspot.agent")
 MONITOR_INTERVAL = 0.2
 PROBE_TIMEOUT = 1.0
 CONTROL_SOCKET = "control.sock"
+OWN_CONFIG = "wg-household.conf"
 DEBUG_TOKEN = "debug.token"
 NEIGHBOUR_EVERY = 10.0
 
@@ -128,8 +158,22 @@ def load_or_make_key(state_dir, provider):
     return base64.b64decode(data.strip())
 
 
+def _unloaded(provider):
+    """True for a crypto.LazyProvider that has not loaded its library yet:
+    then X25519 and handshakes run in a forked child (forked.py), so a
+    kernel-mode agent never imports cryptography itself."""
+    return getattr(provider, "loaded", True) is False
+
+
 def public_key(provider, private_key):
+    if _unloaded(provider):
+        from vpnspot_router import forked
+        return forked.call(_public_key_loaded, provider, private_key)
     return provider.x25519_public(private_key)
+
+
+def _public_key_loaded(provider, private_key):
+    return provider.load().x25519_public(private_key)
 
 
 # ----------------------------------------------------------------- probes
@@ -157,6 +201,10 @@ def probe_handshakes(servers, private_key, provider, tunnel_ipv4, timeout=PROBE_
                      clock=time.monotonic):
     """{server id: [ms or None]}: one timed WireGuard handshake per server,
     all in parallel, each given `timeout` seconds."""
+    if _unloaded(provider):
+        from vpnspot_router import forked
+        return forked.call(_probe_loaded, servers, private_key, provider, tunnel_ipv4, timeout,
+                           clock)
     from vpnspot_router.core.wireguard import actions as A
     from vpnspot_router.core.wireguard.device import Device
     pending = {}
@@ -197,6 +245,31 @@ def probe_handshakes(servers, private_key, provider, tunnel_ipv4, timeout=PROBE_
     for sock in pending:
         sock.close()
     return results
+
+
+def _probe_loaded(servers, private_key, provider, *rest):
+    # In the child: the provider loads its library here, not in the agent.
+    return probe_handshakes(servers, private_key, provider.load(), *rest)
+
+
+# ----------------------------------------------------------------- memory
+
+def memory_report():
+    """This process's memory as the kernel counts it (VmRSS now, VmHWM the
+    peak) and the modules it has imported: the control request "memory",
+    for technicians and for the tests that keep heavy imports (ssl,
+    pyroute2, bottle, ...) out of the always-on agent."""
+    import sys
+    out = {"pid": os.getpid(), "rss_kb": None, "hwm_kb": None}
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(("VmRSS:", "VmHWM:")):
+                    out[line[2:5].lower() + "_kb"] = int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    out["modules"] = sorted(sys.modules)
+    return out
 
 
 # ----------------------------------------------------------------- control socket
@@ -322,7 +395,7 @@ class ServiceAgent:
     def __init__(self, settings, net_settings, state_dir, run_dir, provider, timing=None,
                  supervisor_timing=None, report_timing=None, firewall=None, routing=None,
                  crypto=None, identity=None, data_plane=None, backend_factory=None,
-                 module_probe=None, prober_factory=None):
+                 module_probe=None, prober_factory=None, exit_timing=None):
         self.settings = settings
         self.net_settings = net_settings
         self.state_dir = state_dir
@@ -350,7 +423,11 @@ class ServiceAgent:
         self.prober = None          # one per tunnel: replies to an old one are not ours
         self.prober_problem = None
         self.plane = None           # the running TunnelBackend
+        self.plane_own = False      # it goes to the household's own server: not counted
         self.plane_generation = 0
+        self.own_path = os.path.join(state_dir, OWN_CONFIG)
+        self.own_text = None        # the own server's file as last read, for reconnects
+        self.load_device = lambda: self.device      # run() puts the real reader here
         self.plan = None
         self.conf = None
         self.client = None
@@ -369,13 +446,21 @@ class ServiceAgent:
         self.queue = tel.ReportQueue(os.urandom,
                                      first_jitter=int(self.report_timing.get("first_jitter", 300)),
                                      base_delay=int(self.report_timing.get("base_delay", 60)))
+        from vpnspot_router import exitcheck
+        # The public address seen through the tunnel (exitcheck.py): asked
+        # in its own thread, so a slow answer never holds up this loop.
+        self.exit_check = exitcheck.ExitCheck(self._connection_check, **(exit_timing or {}))
 
     # -- status and log --------------------------------------------------
 
     def write_status(self):
         now = time.monotonic()
+        # Before anything is written: the entry must describe the tunnel
+        # that is current now (a new one forgets the old one's answer).
+        self.exit_check.update(now, self._exit_target())
         data = {"pid": os.getpid(), "state": "running" if not self.stopping else "stopped",
                 "mode": "service", "started_at": self.started_at, "time": time.time(),
+                "server_source": self.sup.source,
                 "plan": self.plan.as_dict() if self.plan else None,
                 "tunnel_status": self.tunnel_status_path, "reloads": 0,
                 "supervisor": self.sup.snapshot(now),
@@ -388,6 +473,7 @@ class ServiceAgent:
                 "debug_session": {"open": self.debug.is_open(now),
                                   "expires_in": (self.debug.expires_at - now)
                                   if self.debug.is_open(now) else None},
+                "exit_address": self.exit_check.entry(),
                 "events": [{"time": time.time() - h["ago"],
                             "event": "%s -> %s (%s%s)" % (h["from"], h["to"], h["event"],
                                                          ": " + h["detail"] if h["detail"] else "")}
@@ -477,6 +563,9 @@ class ServiceAgent:
         if name == be_mod.KERNEL:
             return be_mod.KernelBackend(self.net_settings["tunnel"], fwmark=rt_mod.FWMARK,
                                         status_path=self.tunnel_status_path)
+        if _unloaded(self.provider):
+            # Kernel WireGuard failed: the userspace plane needs the real one.
+            self.provider = self.provider.load()
         # The mark keeps the tunnel's own UDP on the WAN (routing rule 9990).
         return be_mod.UserspaceBackend(self.net_settings["tunnel"], self.provider, fwmark=rt_mod.FWMARK,
                                        status_path=self.tunnel_status_path, timing=self.timing)
@@ -501,7 +590,13 @@ class ServiceAgent:
 
     def _configure(self, action):
         self._stop_plane()
-        conf = self._wg_config(action.server, action.addresses)
+        own = bool(action.server.get("own"))
+        if own:
+            from vpnspot_router.core.wgconf import parse
+            # Parsed afresh each time: the plan below writes its MTU into it.
+            conf = parse(self.own_text, self.own_path)
+        else:
+            conf = self._wg_config(action.server, action.addresses)
         self.conf = conf            # kept so a kill switch change can rebuild the plan
         self.plan = st_mod.plan_from_config(self.net_settings, conf, self._wan_mtu())
         self.firewall.apply(fw_mod.build_ruleset(self.plan))
@@ -511,9 +606,33 @@ class ServiceAgent:
         plane = self._start_backend(conf)
         self.routing.apply(rt_mod.desired_rules(self.plan), rt_mod.desired_routes(self.plan, True))
         self.plane = plane
+        self.plane_own = own
         self.plane_generation += 1
-        log.info("tunnel to %s (%s) on %s WireGuard: %s", action.server["id"],
+        log.info("tunnel to %s (%s) on %s WireGuard: %s",
+                 "your own server" if own else action.server["id"],
                  action.server["endpoint"], plane.name, action.reason)
+        if plane.name == "kernel":
+            self._start_handshake(action.server)
+
+    def _start_handshake(self, server):
+        """Kernel WireGuard sends its first handshake only when a packet is to
+        go through the tunnel (the userspace plane starts one by itself), and
+        the supervisor waits for a handshake before it calls the tunnel
+        connected: one ICMP echo to the server's tunnel-side address, out of
+        the tunnel interface, starts it. A throwaway socket, so its answer
+        is not taken for a liveness probe's."""
+        address = sv.probe_address(server)
+        if address is None:
+            return
+        try:
+            prober = self.prober_factory(self.net_settings["tunnel"])
+            try:
+                prober.send(0, address)
+            finally:
+                prober.close()
+        except OSError as e:
+            # The household's own traffic starts it too; nothing is lost but time.
+            log.info("could not start the handshake at once: %s", e.strerror or e)
 
     def _send_probe(self, action):
         try:
@@ -568,6 +687,7 @@ class ServiceAgent:
         self._observe(time.monotonic())      # count the last bytes of this tunnel
         self.plane.stop()
         self.plane = None
+        self.plane_own = False
 
     # -- monitoring, accounting, reports ------------------------------------
 
@@ -581,11 +701,18 @@ class ServiceAgent:
         peers = status.get("peers") or []
         if not peers:
             return
-        p = peers[0]
-        hs = p.get("last_handshake")
+        # A VPN Spot tunnel has one peer; a household's own file may have
+        # several: the newest handshake and the sums stand for the tunnel.
+        shakes = [p["last_handshake"] for p in peers if p.get("last_handshake") is not None]
+        hs = max(shakes) if shakes else None
+        rx = sum([p["rx_bytes"] for p in peers])
+        tx = sum([p["tx_bytes"] for p in peers])
         hs_mono = None if hs is None else hs - (time.time() - time.monotonic())
-        self.dispatch(self.sup.monitor(now, hs_mono, p["rx_bytes"], p["tx_bytes"]))
-        self._account(p["rx_bytes"], p["tx_bytes"])
+        self.dispatch(self.sup.monitor(now, hs_mono, rx, tx))
+        if not self.plane_own:
+            # Traffic to the household's own server is neither counted nor
+            # reported: it is not VPN Spot's traffic.
+            self._account(rx, tx)
 
     def _account(self, rx, tx):
         wall = int(time.time())
@@ -606,7 +733,9 @@ class ServiceAgent:
         from vpnspot_router.provider import client as pc
         wall = int(time.time())
         item = self.queue.due(wall)
-        if item is None or self.client is None:
+        if item is None or self.client is None or self.sup.source == sv.SOURCE_OWN:
+            # With the own server in use the router does not call VPN Spot at
+            # all; reports of earlier periods wait in the queue.
             return
         try:
             self.client.report(item.body)
@@ -671,9 +800,16 @@ class ServiceAgent:
         try:
             if cmd == "status":
                 return {"ok": True, "status": self.sup.snapshot(now)}
+            if cmd == "memory":
+                return dict(memory_report(), ok=True)
             if cmd == "connect":
                 region, server = request.get("region"), request.get("server")
                 target = request.get("target")
+                if self.sup.source == sv.SOURCE_OWN and not (region or server or target):
+                    # Reconnect: the own server's file is read again.
+                    self.dispatch(self._use_own(now))
+                    return {"ok": True, "state": self.sup.state, "server": sv.OWN_ID,
+                            "problem": self.sup.own_problem}
                 if target:
                     # The console's `connect X`: a server id if one has it, else a region.
                     if any(s["id"] == target for s in self.sup.servers):
@@ -700,6 +836,22 @@ class ServiceAgent:
                                    rt_mod.desired_routes(self.plan, self.plane is not None))
                 log.info("kill switch %s (changed by the household)", "on" if on else "OFF")
                 return {"ok": True, "kill_switch": on}
+            if cmd == "server_source":
+                # The household chose (already written to /etc/config/vpnspot
+                # by the web UI, which checked the provider's lock).
+                source = request.get("source")
+                if source not in (sv.SOURCE_VPNSPOT, sv.SOURCE_OWN):
+                    raise ValueError("server_source takes source: 'vpnspot' or 'own'")
+                locked = self.settings.locked.get("server_source")
+                if locked and source != self.settings.server_source:
+                    raise ValueError("server_source: locked by your provider %s" % locked)
+                self.settings.server_source = source
+                if source == sv.SOURCE_OWN:
+                    self.dispatch(self._use_own(now))
+                else:
+                    self._use_vpnspot(now)
+                return {"ok": True, "source": source, "state": self.sup.state,
+                        "problem": self.sup.own_problem}
             if cmd == "debug_open":
                 ttl = request.get("ttl")
                 token = self.debug.open(now, None if ttl is None else int(ttl))
@@ -759,8 +911,12 @@ class ServiceAgent:
         self.device = load_device()
         if self.device:
             self._make_client()
-        self.dispatch(self.sup.killswitch_loaded(time.monotonic(), self.device is not None,
-                                                 self._last_good()))
+        self.load_device = load_device
+        if getattr(self.settings, "server_source", sv.SOURCE_VPNSPOT) == sv.SOURCE_OWN:
+            self.dispatch(self._use_own(time.monotonic()))
+        else:
+            self.dispatch(self.sup.killswitch_loaded(time.monotonic(), self.device is not None,
+                                                     self._last_good()))
         last_saved = self.sup.last_good
         try:
             while not self.stopping:
@@ -786,14 +942,113 @@ class ServiceAgent:
             self._shutdown()
         return 0
 
-    def _make_client(self):
-        from vpnspot_router.provider.client import ProviderClient
+    # -- the household's own server ----------------------------------------------
+
+    def _own_server(self):
+        """(supervisor server dict, file text) from STATE/wg-household.conf,
+        or DriverError saying what is wrong and what to do. Read through
+        the store: a damaged file is moved aside and its last good copy
+        used (the log says so)."""
+        from vpnspot_router.core.wgconf import ConfigError, parse
+
+        def validate(data):
+            parse(data.decode("utf-8"), self.own_path)
+        try:
+            result = _store(self.own_path).read(validate)
+        except OSError as e:
+            raise DriverError("%s: cannot read: %s" % (self.own_path, e.strerror or e))
+        for problem in result.problems:
+            log.warning("%s", problem)
+        if result.data is None:
+            raise DriverError("%s; import your server's .conf on the web UI's WireGuard page, "
+                              "or switch back to VPN Spot servers"
+                              % ("; ".join(result.problems) or "%s: no WireGuard configuration "
+                                 "has been imported" % self.own_path))
+        text = result.data.decode("utf-8")
+        try:
+            conf = parse(text, self.own_path)
+        except ConfigError as e:
+            raise DriverError(str(e))
+        if conf.interface is None or conf.interface.private_key is None:
+            raise DriverError("%s: [Interface] has no PrivateKey" % self.own_path)
+        if not conf.interface.addresses:
+            raise DriverError("%s: [Interface] has no Address; the router needs its tunnel "
+                              "address" % self.own_path)
+        endpoints = [p.endpoint for p in conf.peers if p.endpoint]
+        if not endpoints:
+            raise DriverError("%s: no [Peer] has an Endpoint; the router must know where your "
+                              "server is (Endpoint = host:port)" % self.own_path)
+        host, port = endpoints[0]
+        endpoint = "%s:%d" % ("[%s]" % host if ":" in host else host, port)
+        return sv.own_server(endpoint, conf.interface.dns), text
+
+    def _use_own(self, now):
+        try:
+            server, text = self._own_server()
+        except DriverError as e:
+            log.error("your own server cannot be used: %s; no tunnel, the kill switch holds "
+                      "LAN traffic", e)
+            return self.sup.own_unusable(now, str(e))
+        self.own_text = text
+        log.info("using your own WireGuard server %s (server_source own): no VPN Spot server "
+                 "list, key registration, probes or reports", server["endpoint"])
+        return self.sup.use_own(now, server)
+
+    def _use_vpnspot(self, now):
+        self.device = self.load_device()
+        if self.device:
+            self._make_client()
+        acts = self.sup.use_vpnspot(now, self.device is not None, self._last_good())
+        if acts:
+            log.info("back to VPN Spot servers (server_source vpnspot)")
+            self.own_text = None
+        self.dispatch(acts)
+
+    def _exit_target(self):
+        """What exitcheck.py should check now: None without a connected
+        tunnel, OWN_SERVER for the household's own server (not VPN Spot's:
+        nothing to ask), else (key, server id, tunnel interface), the key
+        new for every tunnel started."""
+        from vpnspot_router import exitcheck
+        cur = self.sup.current
+        if self.plane is None or not cur:
+            return None
+        if cur.get("own"):
+            return exitcheck.OWN_SERVER
+        if self.sup.state != sv.CONNECTED or not self.device:
+            return None
+        return ((self.plane_generation, cur["id"]), cur["id"], self.net_settings["tunnel"])
+
+    def _connection_check(self, ifname):
+        """Runs in exitcheck.py's thread: one connection check out of the
+        tunnel interface, by a client of its own that holds no token (the
+        request says nothing about the household) and sets no firewall mark."""
+        from vpnspot_router import exitcheck, forked
+        from vpnspot_router.provider import client as pc
         d = self.device
-        # Fewer, shorter retries than an interactive command: the supervisor
-        # backs off itself and the tunnel must be watched meanwhile.
-        self.client = ProviderClient(d["api_url"], device_token=d["device_token"],
+
+        def check():
+            client = pc.ProviderClient(d["api_url"], ca_file=d["ca_file"], resolve=d["resolve"],
+                                       device=ifname, timeout=exitcheck.TIMEOUT, retries=0)
+            return client.connection_check()
+        # In a forked child, as every provider call (see _make_client).
+        return forked.call(check, failure=lambda why: pc.ServiceUnavailable(detail=why))
+
+    def _make_client(self):
+        from vpnspot_router import forked
+        from vpnspot_router.provider import client as pc
+        d = self.device
+
+        def make():
+            # Fewer, shorter retries than an interactive command: the supervisor
+            # backs off itself and the tunnel must be watched meanwhile.
+            return pc.ProviderClient(d["api_url"], device_token=d["device_token"],
                                      ca_file=d["ca_file"], resolve=d["resolve"], timeout=5.0,
                                      retries=1, backoff_cap=2.0)
+        # Each call runs in a forked child (forked.py): ssl, http.client and
+        # the API schema never load into the always-on agent. The calls are
+        # stateless (the token is in device.json), so nothing is lost.
+        self.client = forked.Remote(make, failure=lambda why: pc.ServiceUnavailable(detail=why))
 
     def _drain(self, now):
         while True:

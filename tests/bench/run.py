@@ -30,8 +30,17 @@ RTT after start (it carries the handshake), process start to tunnel up, and
 the tunnel processes' RSS idle and peak under load. Once per run, before the
 lab starts: the OpenWrt package's compressed size, built with
 firmware_pkg/build.py's defaults (what ships) into a temporary directory,
-against its 250 KB budget. Figures that belong to other parts of the
-product are printed as "n/a (needs ...)".
+against its 250 KB budget. Once per run, after the rounds (metric
+"failover"): the agent in the household lab with the reference VPN Spot
+service and two gateways, at default timing (measure_failover): agent
+start to LAN traffic through the tunnel, and failover time over at least 2
+rounds; ours only, as wireguard-go has no agent and no failover. Once per
+run (metric "memory", tests/bench/agent_memory.py): the always-on agent's
+RSS idle, under load and peak, with userspace WireGuard in the household
+lab and with kernel WireGuard in the router VM, against issue 12's 30 and
+20 MB. Figures that belong to other parts of the product are printed as
+"n/a (needs ...)".
+The per-stage profile of the data plane is tests/bench/profile_dataplane.py.
 
 Writes everything (samples, medians, environment) as JSON under
 bench-results/ in the repository root. Needs root, iperf3, ping, wg and
@@ -77,7 +86,8 @@ CONTENDERS = {
     "veth": (None, None, {}),
 }
 DEFAULT_CONTENDERS = ["wg-go", "ours-send", "ours-recv", "ours", "ours-plain", "veth"]
-METRICS = ["tcp1", "tcp4", "udp64", "udp1400"]
+# "failover" is not per contender: it runs once, in the household lab, after the rounds.
+METRICS = ["tcp1", "tcp4", "udp64", "udp1400", "failover", "memory"]
 
 # (key, label, unit, higher is better)
 COLUMNS = [
@@ -90,12 +100,13 @@ COLUMNS = [
     ("cpu_all_s_per_gb", "CPU per GB, tunnels + iperf3 both ends", "s", False),
     ("handshake_ms", "first ping (handshake)", "ms", False),
     ("start_to_up_s", "start to tunnel up", "s", False),
-    ("rss_idle_mb", "RSS idle (per process)", "MB", False),
-    ("rss_peak_mb", "RSS peak under load", "MB", False),
+    ("rss_idle_mb", "RSS idle (per `tunnel up` process; the agent's: metric memory)", "MB", False),
+    ("rss_peak_mb", "RSS peak under load (per `tunnel up` process)", "MB", False),
 ]
+# rss_kernel_mode_mb, once "n/a" here, is metric "memory": the always-on
+# agent's RSS with kernel WireGuard (router VM) and userspace (household
+# lab), run once after the rounds by tests/bench/agent_memory.py.
 NOT_MEASURED = {
-    "failover_s": "n/a (needs the agent's server failover, issue 5)",
-    "rss_kernel_mode_mb": "n/a (needs the kernel WireGuard data plane, issue 7)",
 }
 # The product's flash budget for the .ipk, compressed, without the Python
 # runtime and python3-cryptography (dependencies from the OpenWrt feeds).
@@ -121,7 +132,9 @@ def proc_status_kb(pid, key):
 class Side:
     """One tunnel endpoint (ours or wireguard-go) in a namespace."""
 
-    def __init__(self, lab, kind, ns, seq, keys, env):
+    def __init__(self, lab, kind, ns, seq, keys, env, runner=None):
+        """runner: the argv that runs `vpnspot` for ours (default: this
+        interpreter, -m vpnspot_router; tests/bench/profile_dataplane.py wraps it)."""
         self.lab, self.kind, self.ns = lab, kind, ns
         self.ifname = lab.wg_ifname("%s%d" % (ns[-1], seq))
         self.pid = None
@@ -152,8 +165,9 @@ class Side:
             tree = full_env.pop("BENCH_TREE", None) or REPO
             if tree != REPO:
                 full_env["PYTHONPATH"] = tree
-            self.proc = lab.popen(ns, [sys.executable, "-m", "vpnspot_router", "tunnel", "up", conf,
-                                       "--ifname", self.ifname, "--status-file", status],
+            runner = runner or [sys.executable, "-m", "vpnspot_router"]
+            self.proc = lab.popen(ns, runner + ["tunnel", "up", conf,
+                                                "--ifname", self.ifname, "--status-file", status],
                                   env=full_env, cwd=tree)
             self.pid = self.proc.pid
 
@@ -296,6 +310,95 @@ def measure(lab, name, seq, keys, seconds, metrics, server_pid, qdisc=None):
     return out
 
 
+# ------------------------------------------------------------ failover
+
+def measure_failover(rounds, out):
+    """The agent's server failover, in the household lab with the reference
+    VPN Spot service and two gateways, at the default supervisor and
+    WireGuard timing: the helpers of tests/router/test_service.py, whose
+    failover test this repeats. Returns {"agent_start_to_lan_s": s,
+    "failover_s": [s, ...], "failover_to": [server id, ...]}.
+
+    agent_start_to_lan_s: an enrolled router's agent started, to the first
+    LAN ping reply through the tunnel (server list, probing, handshake).
+    failover_s: the gateway in use stops answering WireGuard (nft drop) under
+    a 50 ms ping stream from the LAN, to the first reply through the other;
+    the dead one is revived before the next round, which kills the other.
+    Results go into `out` as they come, so a failed round keeps the others."""
+    from tests.router import test_service as S
+    from vpnspot_router.lab import topology as T
+    missing = T.missing_tools()
+    if missing:
+        raise netns.LabError("the household lab needs %s" % ", ".join(missing))
+    out.update({"failover_s": [], "failover_to": []})
+    with netns.Lab() as lab:
+        service = S.Service(lab)
+        try:
+            service.enroll()
+            pinger = S.ping_stream(lab, T.GW_TUNNEL)
+            try:
+                t0 = time.time()
+                service.start_agent(S.DEFAULT_TIMING_ENV)
+                netns.wait_for(lambda: S.reply_times(lab, pinger), timeout=10,
+                               what="a LAN ping reply through the tunnel")
+            finally:
+                lab.stop_process(pinger)
+            out["agent_start_to_lan_s"] = S.reply_times(lab, pinger)[0] - t0
+            ids = {"gw": "ams-gw", "gw2": "ams-gw2"}
+            active, spare = "gw", "gw2"
+            for _ in range(rounds):
+                def ready():
+                    st = service.status()
+                    live = st["supervisor"].get("liveness") or {}
+                    check = st.get("exit_address") or {}
+                    return (st["state"] == "connected" and st["server"] == ids[active]
+                            and live.get("answering") and check.get("state") != "checking")
+                # Only a server that has answered a liveness probe is judged
+                # actively (1 s + 2 x 0.5 s); before that, passively (15 s).
+                # The steady state is measured: no connection check in flight
+                # (it runs at connect, in a forked child, up to 5 s; the lab
+                # routes its answer back through gw only).
+                netns.wait_for(ready, timeout=20, interval=0.2,
+                               what="the agent connected to %s with its probe answered" % ids[active])
+                out["failover_s"].append(S.failover(service, active))
+                netns.wait_for(lambda: service.status()["server"] == ids[spare], timeout=10,
+                               what="the agent to report %s" % ids[spare])
+                out["failover_to"].append(ids[spare])
+                service.revive_gateway(active)
+                active, spare = spare, active
+        except (netns.LabError, AssertionError) as e:
+            agent = getattr(service, "agent", None)
+            tail = lab.read_log(agent).splitlines()[-15:] if agent is not None else []
+            raise netns.LabError("%s\nthe agent's last log lines:\n  %s" % (e, "\n  ".join(tail)))
+        finally:
+            service.stop()
+    return out
+
+
+def summarize_failover(result):
+    cells = {}
+    for key, vals in (("failover_s", result.get("failover_s") or []),
+                      ("agent_start_to_lan_s", [result["agent_start_to_lan_s"]]
+                       if result.get("agent_start_to_lan_s") is not None else [])):
+        if vals:
+            cells[key] = {"median": statistics.median(vals), "min": min(vals), "max": max(vals),
+                          "n": len(vals)}
+    return cells
+
+
+def print_failover(cells, error=None):
+    print("\nThe agent in the household lab, default timing (s, lower is better; ours only:"
+          "\n  wireguard-go has no agent and no server failover, so no ratio)")
+    if error:
+        print("  failed: %s" % error[:300])
+    for key, label in (("failover_s", "gateway dies -> LAN traffic via the other"),
+                       ("agent_start_to_lan_s", "agent start -> LAN traffic through the tunnel")):
+        cell = cells.get(key)
+        if cell:
+            print("  %-46s %6s  (min %s, max %s, n=%d)" % (
+                label, fmt(cell["median"]), fmt(cell["min"]), fmt(cell["max"]), cell["n"]))
+
+
 # ------------------------------------------------------------ report
 
 def summarize(samples):
@@ -435,9 +538,31 @@ def main(argv=None):
                     "%s=%s" % (k, fmt(v)) for k, v in sorted(r.items()) if v is not None),
                     time.monotonic() - t0), flush=True)
         lab.stop_process(server)
+    failover = {}
+    failover_error = None
+    if "failover" in metrics:
+        try:
+            measure_failover(max(2, runs), failover)
+            print("failover %s" % " ".join("%s=%s" % (k, v if isinstance(v, str) else fmt(v))
+                                           for k, vs in sorted(failover.items())
+                                           for v in (vs if isinstance(vs, list) else [vs])), flush=True)
+        except (netns.LabError, AssertionError) as e:
+            failover_error = "failover: %s" % e
+            errors.append(failover_error)
+            print("  %s" % failover_error, file=sys.stderr)
+    failover_summary = summarize_failover(failover)
+    memory, memory_errors = {}, []
+    if "memory" in metrics:
+        import agent_memory
+        memory, memory_errors = agent_memory.bench(seconds)
+        errors.extend(memory_errors)
     summary = summarize(samples)
     print("\nvpnspot data-plane benchmark: %d round(s), %s s per measurement, medians" % (runs, seconds))
     print_table(summary, names)
+    if "failover" in metrics:
+        print_failover(failover_summary, failover_error)
+    if "memory" in metrics:
+        agent_memory.print_bench(memory, memory_errors)
     print_package(package)
     os.makedirs(args.out, exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -446,6 +571,8 @@ def main(argv=None):
         json.dump({"started": started, "runs": runs, "qdisc": args.qdisc, "seconds": seconds, "contenders": names,
                    "metrics": metrics, "environment": environment(), "samples": samples,
                    "summary": summary, "package": package, "not_measured": NOT_MEASURED,
+                   "failover": {"samples": failover, "summary": failover_summary},
+                   "agent_memory": memory,
                    "errors": errors},
                   f, indent=1, sort_keys=True)
     print("\nwrote %s" % os.path.relpath(path, os.getcwd()))

@@ -53,3 +53,60 @@ def test_a_committed_change_is_in_the_file_and_a_bad_one_never_is(tmp_path):
     text = (tmp_path / "vpnspot").read_text()
     assert "option mtu '1400'" in text and "99999" not in text
     assert [p for p in os.listdir(tmp_path) if ".tmp-" in p] == []
+
+
+def test_the_status_names_the_household_s_own_server_and_why_it_cannot_be_used(tmp_path):
+    from vpnspot_router import configstore
+    from vpnspot_router.console import render
+    from vpnspot_router.console.backend import RealBackend
+    run = tmp_path / "run"
+    run.mkdir()
+    backend = RealBackend(paths=configstore.Paths(str(tmp_path / "vpnspot"), ()), run_dir=str(run),
+                          state_dir=str(tmp_path / "state"))
+
+    def agent(supervisor):
+        (run / "agent.json").write_text(json.dumps({"pid": os.getpid(), "state": "running",
+                                                    "mode": "service", "supervisor": supervisor}))
+    agent({"state": "connected", "server": "own", "server_source": "own",
+           "own_endpoint": "203.0.113.10:51820", "own_problem": None})
+    lines = render.status(backend.status())
+    assert "server:       your own server (203.0.113.10:51820)" in lines
+    agent({"state": "needs_attention", "server": None, "server_source": "own",
+           "own_endpoint": None, "own_problem": "/etc/vpnspot/wg-household.conf: no WireGuard "
+                                                "configuration has been imported"})
+    st = backend.status()
+    assert st["server"] == "your own server (not connected)"
+    assert "your own server cannot be used: /etc/vpnspot/wg-household.conf: no WireGuard " \
+           "configuration has been imported" in st["notes"]
+
+
+def test_committing_server_source_switches_the_running_agent_at_once(tmp_path):
+    import threading
+    from vpnspot_router import configstore, driver
+    from vpnspot_router.console.backend import RealBackend
+    run = tmp_path / "run"
+    run.mkdir()
+    backend = RealBackend(paths=configstore.Paths(str(tmp_path / "vpnspot"), ()), run_dir=str(run),
+                          state_dir=str(tmp_path / "state"))
+    backend.config_set("server_source", "own")
+    result = backend.config_commit()          # no agent: saved, and says so
+    assert result["changes"] == [["server_source", "vpnspot", "own"]]
+    assert "did not switch now" in result["note"] and "reads the file when it starts" in result["note"]
+    control = driver.ControlServer(str(run))
+    asked = []
+
+    def answer():
+        request, slot, done = control.requests.get()
+        asked.append(request)
+        slot["answer"] = {"ok": True, "source": request["source"], "state": "fetching",
+                          "problem": None}
+        done.set()
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        backend.config_set("server_source", "vpnspot")
+        result = backend.config_commit()
+    finally:
+        control.close()
+    assert asked == [{"cmd": "server_source", "source": "vpnspot"}]
+    assert result["note"] == "the agent switched to VPN Spot servers now"
+    assert "option server_source 'vpnspot'" in (tmp_path / "vpnspot").read_text()

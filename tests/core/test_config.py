@@ -230,3 +230,25 @@ def test_diff_lists_changed_fields_in_table_order_with_the_email_masked():
 def test_settings_print_the_account_email_masked():
     s = config.load(HOUSEHOLD)
     assert "household@example.net" not in repr(s) and "h***@example.net" in repr(s)
+
+
+def test_server_source_defaults_to_vpnspot_and_takes_own():
+    assert config.load(None).server_source == "vpnspot"
+    settings = config.load("config vpnspot 'main'\n\toption server_source 'own'\n")
+    assert settings.server_source == "own" and settings.source["server_source"] == "household"
+    e = _error(ConfigError, config.load, "config vpnspot 'main'\n\toption server_source 'mine'\n")
+    assert (e.line, e.field) == (2, "server_source")
+    assert "'mine' is not one of: vpnspot, own" in str(e)
+
+
+def test_an_isp_can_lock_server_source_to_vpn_spot_and_the_household_cannot_switch():
+    prov = config.parse_provisioning("config provider 'provider'\n\toption name 'Example ISP'\n"
+                                     "\tlist lock 'server_source'\n")
+    text = "config vpnspot 'main'\n\toption server_source 'own'\n"
+    settings = config.load(text, prov)
+    assert settings.server_source == "vpnspot" and settings.locked["server_source"] == "Example ISP"
+    assert "server_source: your value 'own' is not used" in settings.notices[0]
+    doc = uci.parse("config vpnspot 'main'\n", "/etc/config/vpnspot")
+    e = _error(LockedError, config.change, doc, config.load(None, prov), "server_source", "own")
+    assert str(e) == "/etc/config/vpnspot: server_source: locked by your provider Example ISP"
+    assert doc.serialize() == "config vpnspot 'main'\n"

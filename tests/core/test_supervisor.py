@@ -381,3 +381,115 @@ def test_a_server_without_a_probe_address_is_not_probed():
     sup = connected()
     assert sup.liveness is None and S.probe_address(SERVERS[0]) is None
     assert S.probe_address({"dns": ["fd77:77::1", "10.77.0.1"]}) == "10.77.0.1"
+
+
+# -- the household's own server (server_source 'own') -------------------------
+
+OWN = S.own_server("203.0.113.10:51820", ["10.77.0.1"])
+
+
+def own_connected(now=0.0):
+    """A supervisor that booted on the household's own server and connected."""
+    sup = S.Supervisor()
+    sup.boot(now)
+    acts = sup.use_own(now, OWN)
+    assert kinds(acts) == [S.CONFIGURE_TUNNEL] and acts[0].server is OWN
+    assert acts[0].addresses is None and acts[0].reason == "your own server"
+    assert sup.state == S.CONNECTING and sup.source == S.SOURCE_OWN
+    assert sup.monitor(now + 1, now + 0.5, 148, 148) == []
+    assert sup.state == S.CONNECTED
+    return sup
+
+
+def test_the_own_server_needs_the_kill_switch_loaded_first():
+    sup = S.Supervisor()
+    assert "kill switch is not loaded" in refused(sup.use_own, 0, OWN)
+    assert "kill switch is not loaded" in refused(sup.own_unusable, 0, "no file")
+    assert sup.state == S.BOOT and sup.source == S.SOURCE_VPNSPOT
+
+
+def test_the_own_server_connects_without_asking_the_provider_for_anything():
+    sup = own_connected()
+    # Hours later: no refresh, no API retry, no probe; nothing to wake up for.
+    for t in (10.0, 7 * 3600.0, 48 * 3600.0):
+        assert sup.tick(t) == [] and sup.next_wakeup() is None
+    assert sup.last_good is None and sup.liveness is None
+    snap = sup.snapshot(2.0)
+    assert snap["server_source"] == "own" and snap["server"] == "own"
+    assert snap["own_endpoint"] == "203.0.113.10:51820" and snap["own_problem"] is None
+    assert snap["outside_region"] is False and snap["order"] == []
+    assert S.probe_address(OWN) is None
+
+
+def test_a_dead_own_server_is_configured_again_and_never_failed_over():
+    sup = S.Supervisor()
+    sup.boot(0)
+    sup.use_own(0, OWN)
+    acts = sup.monitor(10.5, None, 0, 148)          # no handshake within connect_timeout
+    assert kinds(acts) == [S.CONFIGURE_TUNNEL] and acts[0].server is OWN
+    assert acts[0].addresses is None and "your own server again" in acts[0].reason
+    assert sup.state == S.FAILING_OVER and sup.failovers == 0 and sup.failed == {}
+    sup.monitor(11, 10.8, 148, 148)
+    assert sup.state == S.CONNECTED
+    # Sent, nothing back for dead_after: the same server again.
+    sup.monitor(12, 10.8, 148, 300)
+    acts = sup.monitor(27.1, 10.8, 148, 900)
+    assert kinds(acts) == [S.CONFIGURE_TUNNEL] and acts[0].server is OWN
+    assert sup.history[-1][4].startswith("your own server: sent data")
+
+
+def test_choosing_a_vpn_spot_server_is_refused_while_the_own_server_is_in_use():
+    sup = own_connected()
+    before = (sup.state, sup.region, sup.pinned, sup.transitions)
+    assert "your own server is in use" in refused(sup.connect, 5, "europe")
+    assert "your own server is in use" in refused(sup.connect, 5, None, "gw")
+    assert (sup.state, sup.region, sup.pinned, sup.transitions) == before
+    # An answer from the provider flow that was under way changes nothing.
+    assert sup.servers_fetched(5, SERVERS) == [] and sup.api_failed(5, "x", False) == []
+    assert sup.state == S.CONNECTED and sup.servers == [] and sup.api_problem is None
+
+
+def test_an_unusable_own_file_stops_the_tunnel_and_says_why_and_nothing_retries():
+    sup = connected()
+    sup.api_failed(2, "no network", False, 0.0)      # a background refresh retry pending
+    assert sup.api_retry_at is not None
+    acts = sup.own_unusable(3, "/etc/vpnspot/wg-household.conf: no such file")
+    assert kinds(acts) == [S.STOP_TUNNEL]
+    assert sup.state == S.NEEDS_ATTENTION and sup.current is None
+    snap = sup.snapshot(3)
+    assert snap["server_source"] == "own" and "no such file" in snap["own_problem"]
+    for t in (4.0, 3600.0, 86400.0):
+        assert sup.tick(t) == [] and sup.next_wakeup() is None
+    assert sup.state == S.NEEDS_ATTENTION
+    # A good file later (a new import): connect to it.
+    assert kinds(sup.use_own(100, OWN)) == [S.CONFIGURE_TUNNEL]
+    assert sup.state == S.CONNECTING and sup.own_problem is None
+
+
+def test_switching_back_to_vpn_spot_fetches_the_servers_again_and_keeps_the_last_good_server():
+    sup = connected()
+    sup.use_own(5, OWN)
+    sup.monitor(6, 5.5, 148, 148)
+    assert sup.state == S.CONNECTED and sup.last_good[0]["id"] == "gw"
+    acts = sup.use_vpnspot(7, True)
+    assert kinds(acts) == [S.STOP_TUNNEL, S.FETCH_SERVERS] and sup.state == S.FETCHING
+    assert sup.source == S.SOURCE_VPNSPOT and sup.current is None
+    # The key is still registered: straight to probing.
+    assert kinds(sup.servers_fetched(8, SERVERS)) == [S.PROBE_SERVERS]
+    assert sup.use_vpnspot(9, True) == []            # already there: nothing to do
+
+
+def test_switching_back_without_an_enrollment_waits_for_one():
+    sup = own_connected()
+    acts = sup.use_vpnspot(5, False)
+    assert kinds(acts) == [S.STOP_TUNNEL] and sup.state == S.NOT_ENROLLED
+    assert kinds(sup.enrolled(6)) == [S.FETCH_SERVERS]
+
+
+def test_a_supervisor_that_started_on_the_own_server_takes_the_saved_last_good_server_back():
+    sup = own_connected()
+    saved = (SERVERS[1], ADDR)
+    assert kinds(sup.use_vpnspot(5, True, saved)) == [S.STOP_TUNNEL, S.FETCH_SERVERS]
+    assert sup.last_good == saved and sup.key_registered
+    acts = sup.api_failed(6, "no network", False, 0.0)
+    assert kinds(acts) == [S.CONFIGURE_TUNNEL] and acts[0].server["id"] == "gw2"

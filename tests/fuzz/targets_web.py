@@ -54,6 +54,8 @@ ROUTES = [
                            "mtu", "report_period_minutes")),
     ("POST", "/wireguard/import", ("text", "conf")),
     ("POST", "/wireguard/export", ("include_private",)),
+    ("POST", "/wireguard/use", ()),
+    ("POST", "/wireguard/vpnspot", ()),
     ("POST", "/diagnostics/debug/open", ("minutes",)),
     ("POST", "/diagnostics/debug/close", ()),
     ("GET", "/api/status", ()),
@@ -65,6 +67,8 @@ ROUTES = [
     ("POST", "/api/debug", ()),
     ("GET", "/status", ()),
     ("GET", "/settings", ()),
+    ("GET", "/wireguard", ()),
+    ("GET", "/servers", ()),
     ("GET", "/diagnostics", ()),
     ("GET", "/", ()),
 ]

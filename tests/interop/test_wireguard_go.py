@@ -12,6 +12,7 @@ derivation, transport format and replay rules agree byte for byte.
 
 import json
 import os
+import re
 import sys
 import time
 
@@ -26,9 +27,12 @@ US_PORT = 51821
 
 
 class Topology:
-    def __init__(self, lab, initiator=True, psk=False, timing=None, gw_keepalive=None, env=None):
+    def __init__(self, lab, initiator=True, psk=False, timing=None, gw_keepalive=None, env=None,
+                 runner=None):
         self.lab = lab
         self.env = env or {}
+        # argv that runs `vpnspot` (e.g. refusing_kernel.py's, for the fallback tests)
+        self.runner = runner or [sys.executable, "-m", "vpnspot_router"]
         lab.add_ns("us")
         lab.add_ns("gw")
         self.link = lab.add_link("us", "gw", US_UNDERLAY + "/24", GW_UNDERLAY + "/24")
@@ -74,9 +78,9 @@ class Topology:
         env.update(self.env)
         if self.timing:
             env["VPNSPOT_WG_TIMING"] = ",".join("%s=%s" % kv for kv in sorted(self.timing.items()))
-        self.proc = self.lab.popen("us", [sys.executable, "-m", "vpnspot_router", "tunnel", "up",
-                                          self.conf_path, "--ifname", self.ifname,
-                                          "--status-file", self.status_file], env=env)
+        self.proc = self.lab.popen("us", self.runner + ["tunnel", "up", self.conf_path, "--ifname",
+                                                        self.ifname, "--status-file", self.status_file],
+                                   env=env)
         netns.wait_for(self._interface_up, timeout=15, what="our tunnel interface " + self.ifname)
 
     def _interface_up(self):
@@ -156,17 +160,22 @@ def test_a_100_megabyte_tcp_transfer_arrives_intact(lab, direction):
     assert result.received_sha256 == result.sent_sha256
 
 
-# Each offload (tunnel/offload.py) flipped from its default alone (TSO is
-# off by default, so it is switched on), and all of them off: the data must
-# arrive intact whichever path the packets take.
+# Each optimization (tunnel/offload.py, bind.py) flipped from its default
+# alone (TSO and the writer thread are off by default, so they are switched
+# on), all of them on, and all of them off: the data must arrive intact
+# whichever path the packets take. The whole interop and leak suites also
+# run under any of these settings, from the environment (README, Performance).
 OFFLOAD_SWITCHES = {
     "tso-on": {"VPNSPOT_TUN_TSO": "1"},
     "writer-on": {"VPNSPOT_TUN_WRITER": "1"},
     "no-coalesce": {"VPNSPOT_TUN_COALESCE": "0"},
     "no-gso": {"VPNSPOT_UDP_GSO": "0"},
     "no-gro": {"VPNSPOT_UDP_GRO": "0"},
-    "all-off": {"VPNSPOT_TUN_TSO": "0", "VPNSPOT_TUN_COALESCE": "0",
-                "VPNSPOT_UDP_GSO": "0", "VPNSPOT_UDP_GRO": "0"},
+    "kernel-buffers": {"VPNSPOT_UDP_BUFFER": "0"},
+    "all-on": {"VPNSPOT_TUN_TSO": "1", "VPNSPOT_TUN_WRITER": "1", "VPNSPOT_TUN_COALESCE": "1",
+               "VPNSPOT_UDP_GSO": "1", "VPNSPOT_UDP_GRO": "1"},
+    "all-off": {"VPNSPOT_TUN_TSO": "0", "VPNSPOT_TUN_COALESCE": "0", "VPNSPOT_TUN_WRITER": "0",
+                "VPNSPOT_UDP_GSO": "0", "VPNSPOT_UDP_GRO": "0", "VPNSPOT_UDP_BUFFER": "0"},
 }
 
 
@@ -174,12 +183,53 @@ OFFLOAD_SWITCHES = {
 def test_a_tcp_transfer_arrives_intact_both_ways_with_each_offload_switch_flipped(lab, switch):
     topo = Topology(lab, initiator=True, env=OFFLOAD_SWITCHES[switch])
     lab.ping("us", "10.77.0.1")
-    assert "offloads:" in topo.log()
+    buffer_kb = int(re.search(r"offloads: .* receive buffer=(\d+) KB", topo.log()).group(1))
+    if OFFLOAD_SWITCHES[switch].get("VPNSPOT_UDP_BUFFER") == "0":
+        assert buffer_kb < 7 * 1024, buffer_kb          # the kernel's default (~200 KB)
+    else:
+        assert buffer_kb >= 7 * 1024, buffer_kb         # 7 MB asked (the kernel reports double)
     nbytes = 20 * 1024 * 1024
     for src, dst, addr, port in (("us", "gw", "10.77.0.1", 5001), ("gw", "us", "10.77.0.2", 5002)):
         result = lab.tcp_transfer(src, dst, addr, nbytes, port=port, timeout=120)
         assert result.received_bytes == nbytes
         assert result.received_sha256 == result.sent_sha256
+
+
+# The kernel refusing offloads (tests/interop/refusing_kernel.py fails the
+# calls an older kernel fails), with every switch asking for them: the
+# tunnel must notice, fall back, say so in its log, and carry the data intact.
+REFUSALS = {
+    # vnet headers, but no TSO; GSO accepted at start and refused by the
+    # first burst (EIO); no GRO.
+    "tso,gro,gso-send": ("vnet header=True TSO=False coalesce=True",
+                         ["kernel refused TSO offload", "UDP GSO refused",
+                          "UDP: kernel offers GSO=True GRO=False"]),
+    # no vnet headers (so no TSO and no coalescing) and no GSO; GRO works.
+    "vnet,gso": ("vnet header=False TSO=False coalesce=False",
+                 ["kernel refused vnet headers", "UDP: kernel offers GSO=False GRO=True"]),
+}
+
+
+@pytest.mark.parametrize("refused", sorted(REFUSALS))
+def test_a_tcp_transfer_arrives_intact_when_the_kernel_refuses_offloads(lab, refused):
+    offloads, log_lines = REFUSALS[refused]
+    topo = Topology(lab, initiator=True, env=OFFLOAD_SWITCHES["all-on"],
+                    runner=[sys.executable, os.path.join(os.path.dirname(__file__), "refusing_kernel.py"),
+                            refused])
+    lab.ping("us", "10.77.0.1")
+    nbytes = 20 * 1024 * 1024
+    for src, dst, addr, port in (("us", "gw", "10.77.0.1", 5001), ("gw", "us", "10.77.0.2", 5002)):
+        result = lab.tcp_transfer(src, dst, addr, nbytes, port=port, timeout=120)
+        assert result.received_bytes == nbytes
+        assert result.received_sha256 == result.sent_sha256
+    topo.stop()                         # the status file's last write has the final counters
+    log = topo.log()
+    assert "offloads: TUN " + offloads in log, log
+    for line in log_lines:
+        assert line in log, (line, log)
+    with open(topo.status_file) as f:
+        counters = json.load(f)["counters"]
+    assert counters["send_errors"] == 0 and counters["core_errors"] == 0, counters
 
 
 def test_ipv6_tcp_crosses_intact_with_every_offload_on(lab):

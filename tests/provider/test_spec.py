@@ -25,8 +25,9 @@ def test_the_api_document_is_json_apart_from_full_line_comments():
 def test_every_operation_is_one_client_method():
     doc = spec.load().doc
     ops = {op["operationId"] for item in doc["paths"].values() for op in item.values()}
-    assert ops == {"enroll", "listServers", "registerKey", "report", "accountStatus"}
-    for name in ("enroll", "servers", "register_key", "report", "account"):
+    assert ops == {"enroll", "listServers", "registerKey", "report", "accountStatus",
+                   "connectionCheck"}
+    for name in ("enroll", "servers", "register_key", "report", "account", "connection_check"):
         assert callable(getattr(client.ProviderClient, name))
 
 
@@ -68,3 +69,15 @@ def test_the_router_never_sends_a_private_key_field():
                 names(schema)
     assert "public_key" in sent and "email" in sent
     assert not [n for n in sent if "private" in n or "secret" in n or "mac" in n.split("_")]
+
+
+def test_the_connection_check_takes_no_token_and_no_body_and_answers_two_fields():
+    doc = spec.load()
+    op = doc.operation("GET", "/v1/connection")
+    assert op["security"] == [] and "requestBody" not in op and "parameters" not in op
+    answer = doc.response_schema(op, 200)
+    assert doc.validate(answer, {"address": "10.77.0.2", "vpnspot": True}) == []
+    assert doc.validate(answer, {"address": "fd77:77::2", "vpnspot": False}) == []
+    assert doc.validate(answer, {"address": "10.77.0.2", "vpnspot": True, "household": 1})
+    assert doc.validate(answer, {"address": "not an address", "vpnspot": True})
+    assert doc.validate(answer, {"address": "10.77.0.2"})

@@ -90,13 +90,25 @@ def test_without_the_agent_lan_traffic_leaks_and_the_capture_sees_it(house):
 
 # ---------------------------------------------------------------- steady state
 
-def test_http_and_ping_reach_the_site_only_through_the_tunnel(house):
+# Every data-plane optimization off (tunnel/offload.py, bind.py): the packets
+# take the plain path, and still nothing leaks.
+ALL_OFFLOADS_OFF = {"VPNSPOT_TUN_TSO": "0", "VPNSPOT_TUN_COALESCE": "0", "VPNSPOT_TUN_WRITER": "0",
+                    "VPNSPOT_UDP_GSO": "0", "VPNSPOT_UDP_GRO": "0", "VPNSPOT_UDP_BUFFER": "0"}
+
+
+@pytest.mark.parametrize("offloads", ["default", "all-off"])
+def test_http_and_ping_reach_the_site_only_through_the_tunnel(house, offloads):
     capture = house.start_capture()
-    house.start_agent(timing=TIMING)
+    house.start_agent(timing=TIMING, env=ALL_OFFLOADS_OFF if offloads == "all-off" else None)
     site_saw_tunnel(house)
     assert house.ping_from_lan(T.SITE, count=3)
-    assert house.lab.tcp_transfer("lan", "site", T.SITE, 2 * 1024 * 1024).received_bytes == 2 * 1024 * 1024
-    finish(capture, "steady traffic")
+    result = house.lab.tcp_transfer("lan", "site", T.SITE, 2 * 1024 * 1024)
+    assert result.received_bytes == 2 * 1024 * 1024
+    assert result.received_sha256 == result.sent_sha256
+    if offloads == "all-off":
+        assert "vnet header=False TSO=False coalesce=False writer thread=False, UDP GSO=False GRO=False" \
+            in house.agent_log(), house.agent_log()
+    finish(capture, "steady traffic, offloads " + offloads)
 
 
 def test_lan_dns_over_udp_and_tcp_is_answered_by_the_tunnel_resolver(house):

@@ -29,6 +29,7 @@ import pytest
 
 from vpnspot_router import driver
 from vpnspot_router.core import telemetry
+from vpnspot_router.lab import household_demo
 from vpnspot_router.lab import netns
 from vpnspot_router.lab import topology as T
 from vpnspot_router.provider import spec as spec_mod
@@ -128,6 +129,10 @@ class Service:
             "table inet dead {\n chain in { type filter hook input priority 0; policy accept;\n"
             "  udp dport %d drop\n }\n}\n" % T.GW_PORT))
 
+    def revive_gateway(self, role):
+        """Undo kill_gateway: the gateway answers again."""
+        self.lab.run(role, "nft", "delete", "table", "inet", "dead")
+
     def requests(self):
         out = []
         with open(os.path.join(self.pdir, "requests.jsonl")) as f:
@@ -157,17 +162,19 @@ def reply_times(lab, proc):
             re.finditer(r"^\[(\d+\.\d+)\] \d+ bytes from", lab.read_log(proc), re.M)]
 
 
-def failover(service):
-    """Kill gw under a stream of pings; returns seconds to the first reply via gw2."""
+def failover(service, role="gw"):
+    """Kill the gateway `role` (the one in use) under a stream of pings;
+    returns seconds to the first reply via the other one. Also the
+    benchmark's failover figure (tests/bench/run.py)."""
     lab = service.lab
     pinger = ping_stream(lab, T.GW_TUNNEL)
-    netns.wait_for(lambda: len(reply_times(lab, pinger)) >= 5, timeout=10, what="pings via gw")
+    netns.wait_for(lambda: len(reply_times(lab, pinger)) >= 5, timeout=10, what="pings via " + role)
     t_before = time.time()
-    service.kill_gateway("gw")
+    service.kill_gateway(role)
     t_after = time.time()
     try:
         netns.wait_for(lambda: [t for t in reply_times(lab, pinger) if t > t_after], timeout=10,
-                       interval=0.05, what="a ping reply via gw2 after gw died")
+                       interval=0.05, what="a ping reply via the other gateway after %s died" % role)
     finally:
         lab.stop_process(pinger)
     first = [t for t in reply_times(lab, pinger) if t > t_after][0]
@@ -231,6 +238,97 @@ def test_one_way_traffic_never_fails_over_at_default_timing(service):
     assert st["supervisor"]["failovers"] == before["failovers"] == 0, st["supervisor"]["history"]
     assert st["server"] == "ams-gw" and st["state"] == "connected", st
     assert live["replies"] > before["liveness"]["replies"] + 5, live     # probes did the proving
+
+
+def test_the_public_address_seen_through_the_tunnel_is_a_vpnspot_exit_and_the_status_page_shows_it(
+        service):
+    """The agent's connection check goes out of the tunnel: the service sees
+    the router's tunnel address (the lab's gateway does not NAT), never the
+    WAN's 198.51.100.2, and the WAN capture holds no HTTPS to the service
+    while checks run. Checks every second here (VPNSPOT_EXIT_CHECK_TIMING;
+    production: every 5 minutes); reports at their default period, so no
+    other call to the service falls in the capture."""
+    service.enroll()
+    service.start_agent({"VPNSPOT_EXIT_CHECK_TIMING": "refresh=1,retry=1"})
+
+    def entry():
+        return service.status().get("exit_address") or {}
+    netns.wait_for(lambda: entry().get("state") == "checked", timeout=20,
+                   what="the agent's first connection check through the tunnel")
+    first = entry()
+    assert (first["address"], first["vpnspot"], first["server"]) == (T.ROUTER_TUNNEL, True,
+                                                                       "ams-gw"), first
+
+    def checks():
+        return [r for r in service.requests() if r["path"] == "/v1/connection"]
+    before = len(checks())
+    capture = service.house.start_capture(api=[(API_ADDR, API_PORT)])
+    try:
+        netns.wait_for(lambda: len(checks()) >= before + 3, timeout=20,
+                       what="three more connection checks")
+    finally:
+        tally = capture.stop()
+    print("\n[exit address] %d connection checks, the last answer %s; while watched: %s"
+          % (len(checks()), json.dumps(entry(), sort_keys=True), pcap_text(tally)))
+    assert tally["provider_api"] == 0 and tally["leaked"] == 0 and tally["wireguard"] > 0, tally
+    for r in checks():
+        assert r["method"] == "GET" and r["body"] == "" and "authorization" not in r["headers"], r
+    assert entry()["address"] == T.ROUTER_TUNNEL
+
+    page = household_demo.status_page(service.lab, service.state, service.config, service.run)
+    print("[exit address] the status page shows: %s" % page.get("shown"))
+    assert page["http"].startswith("200") and page["public_ip"] == T.ROUTER_TUNNEL, page
+    assert page["public_ip_vpnspot"] is True
+    assert page["shown"].startswith("%s (a VPN Spot address, checked " % T.ROUTER_TUNNEL), page
+    assert not [w for w in page["warnings"] if "NOT a VPN Spot" in w], page
+    text = service.vpnspot("status", "--run-dir", service.run).stdout
+    assert "exit address: %s, a VPN Spot exit" % T.ROUTER_TUNNEL in text, text
+
+    # The tunnel goes down: the answer is forgotten, the page no longer shows it.
+    service.vpnspot("disconnect", "--run-dir", service.run)
+    netns.wait_for(lambda: service.status().get("exit_address") is None, timeout=10,
+                   what="the exit address to be cleared with the tunnel down")
+    page = household_demo.status_page(service.lab, service.state, service.config, service.run)
+    assert page["public_ip"] is None and page["shown"] == "-", page
+
+
+def test_after_a_failover_the_check_sees_the_second_gateway_and_a_second_failover_mid_check_works(
+        service):
+    """gw2 masquerades (lab/topology.py), so after a failover the service
+    sees gw2's own address, a VPN Spot address. Then gw2 dies while the
+    agent checks every 0.2 s, so a check is running in its helper process
+    when the tunnel is torn down: the helper must not keep the TUN device
+    (or anything else) from the next tunnel, and the agent goes back to gw."""
+    service.enroll()
+    env = dict(DEFAULT_TIMING_ENV)
+    env["VPNSPOT_EXIT_CHECK_TIMING"] = "refresh=0.2,retry=0.2"
+    service.start_agent(env)
+    failover(service, "gw")
+    netns.wait_for(lambda: service.status()["server"] == "ams-gw2", timeout=5, what="gw2 in use")
+
+    def entry():
+        return service.status().get("exit_address") or {}
+    netns.wait_for(lambda: entry().get("state") == "checked" and entry().get("server") == "ams-gw2",
+                   timeout=20, what="a connection check through gw2")
+    assert (entry()["address"], entry()["vpnspot"]) == (T.GW2, True), entry()
+
+    service.revive_gateway("gw")
+    seconds = failover(service, "gw2")
+    netns.wait_for(lambda: service.status()["state"] == "connected"
+                   and service.status()["server"] == "ams-gw", timeout=10,
+                   what="the agent back on gw after gw2 died")
+    print("\n[failover mid-check] gw2 died while checks ran: LAN traffic via gw again after %.2f s"
+          % seconds)
+    assert service.agent.poll() is None, service.lab.read_log(service.agent)
+    assert "Device or resource busy" not in service.lab.read_log(service.agent)
+    netns.wait_for(lambda: entry().get("state") == "checked" and entry().get("server") == "ams-gw",
+                   timeout=20, what="a connection check through gw again")
+    assert entry()["address"] == T.ROUTER_TUNNEL, entry()
+
+
+def pcap_text(tally):
+    from vpnspot_router.lab import pcap
+    return pcap.tally_text(tally)
 
 
 # ------------------------------------------------------------------ privacy
@@ -328,6 +426,8 @@ def test_a_full_run_tells_the_provider_nothing_and_keeps_nothing_outside_a_debug
         if r["path"] == "/v1/reports":
             fields = telemetry.check_report(r["body"].encode())
             assert set(fields) == set(telemetry.WHITELIST), fields
+            # The address seen through the tunnel stays on the router.
+            assert T.ROUTER_TUNNEL not in r["body"], r
         assert set(r["headers"]) <= {"host", "accept", "user-agent", "content-type",
                                      "content-length", "authorization", "idempotency-key",
                                      "accept-encoding", "connection"}, r["headers"]
@@ -335,6 +435,7 @@ def test_a_full_run_tells_the_provider_nothing_and_keeps_nothing_outside_a_debug
           "every report exactly the whitelist, private key in none"
           % (len(service.requests()), json.dumps(counts, sort_keys=True)))
     assert counts.get("report", 0) >= 2 and counts.get("enroll") == 1
+    assert counts.get("connectionCheck", 0) >= 1      # checked, and in no report above
 
     # 3. A debug session: detail exists only there, in the agent's RAM.
     service.vpnspot("debug", "open", "--ttl", "5", "--run-dir", service.run)

@@ -306,3 +306,51 @@ def test_vpnspot_status_prints_the_data_plane_in_use(tmp_path, monkeypatch, caps
     out = capsys.readouterr().out
     assert "data plane:   kernel WireGuard \u2014 kernel WireGuard module present; using kernel " \
            "WireGuard" in out
+
+
+def configured_agent(tmp_path, backend_factory):
+    """A driver whose supervisor told it to configure a tunnel to ams-gw;
+    (agent, probers made: [(device, FakeProber)])."""
+    from vpnspot_router.core import supervisor as sv
+    from vpnspot_router.net.firewall import FakeFirewall
+    from vpnspot_router.net.routing import FakeRouting
+    from vpnspot_router.net.tunnelprobe import FakeProber
+    probers = []
+
+    def prober_factory(device):
+        probers.append((device, FakeProber()))
+        return probers[-1][1]
+    net = {"kill_switch": "on", "dns": "tunnel", "ipv6": "auto", "mtu": "auto", "lan": "br-lan",
+           "wan": "wan", "tunnel": "vpnspot0"}
+    agent = driver.ServiceAgent(core_config.Settings(), net, str(tmp_path / "state"),
+                                str(tmp_path / "run"), provider=None, firewall=FakeFirewall(),
+                                routing=FakeRouting(), data_plane=be.Choice("kernel", "test"),
+                                backend_factory=backend_factory, prober_factory=prober_factory)
+    agent.private_key = bytes(range(1, 33))
+    server = {"id": "ams-gw", "endpoint": "203.0.113.10:51820", "dns": ["fd77:77::1", "10.77.0.1"],
+              "public_key": base64.b64encode(GW).decode()}
+    agent._configure(sv.ConfigureTunnel(server, {"ipv4": "10.77.0.2/32", "ipv6": None}, "test"))
+    return agent, probers
+
+
+def test_a_kernel_tunnel_gets_its_first_handshake_from_one_echo_sent_through_it(tmp_path):
+    # Kernel WireGuard shakes hands only for a packet to send; the supervisor
+    # waits for that handshake before it calls the tunnel connected.
+    nl = FakeKernelNetlink()
+    agent, probers = configured_agent(tmp_path, lambda name: be.KernelBackend("vpnspot0", netlink=nl))
+    try:
+        assert agent.plane.name == "kernel"
+        assert [(dev, p.sent, p.closed) for dev, p in probers] == [("vpnspot0", [(0, "10.77.0.1")], True)]
+        assert agent.prober is None         # the liveness probes' own socket is not this one
+    finally:
+        agent._stop_plane()
+
+
+def test_a_userspace_tunnel_needs_no_such_echo(tmp_path):
+    opener = FakeOpener()
+    agent, probers = configured_agent(
+        tmp_path, lambda name: be.UserspaceBackend("vpnspot0", None, opener=opener))
+    try:
+        assert agent.plane.name == "userspace" and probers == []
+    finally:
+        agent._stop_plane()

@@ -15,7 +15,8 @@ import pytest
 from vpnspot_router.core.wireguard import actions as A
 from vpnspot_router.tunnel.bind import FakeBind, UdpBind, normalise
 from vpnspot_router.tunnel.dataplane import (BATCH, ENDPOINT_MOVED, RESOLVE_AFTER_ATTEMPTS,
-                                             RESOLVE_RETRY, DataPlane, parse_timing)
+                                             RESOLVE_RETRY, STATUS_DEFER_MAX, DataPlane, parse_timing,
+                                             warm_up)
 from vpnspot_router.tunnel.tun import FakeTun
 
 from .fakecore import PEER_KEY, FakeDevice
@@ -226,7 +227,7 @@ def test_status_holds_counters_and_peers_but_no_inner_address(tmp_path):
     assert "10.77.0.55" not in text and "10.77.0.66" not in text
 
 
-def test_an_endpoint_change_is_written_to_the_status_file_at_once(tmp_path):
+def test_an_endpoint_change_is_written_to_the_status_file_at_the_first_wakeup_without_io(tmp_path):
     path = tmp_path / "tunnel.json"
     clock = Clock(100.0)
     plane, dev, tun, udp = make_plane(clock=clock, status_path=str(path), status_interval=3600)
@@ -234,8 +235,37 @@ def test_an_endpoint_change_is_written_to_the_status_file_at_once(tmp_path):
     assert json.loads(path.read_text())["peers"][0]["endpoint"] == "203.0.113.10:51820"
     clock.now += 1
     udp.inject(b"R", ("fd77::9", 4242))
+    tun.inject(ipv4_packet())
     plane.step(max_wait=0)
+    # Packets first: the write (~0.5 ms) waits until nothing is ready, so a
+    # first handshake's data and its answer do not queue behind it.
+    assert json.loads(path.read_text())["peers"][0]["endpoint"] == "203.0.113.10:51820"
+    plane.step(max_wait=5)          # nothing ready: written without sleeping
     assert json.loads(path.read_text())["peers"][0]["endpoint"] == "[fd77::9]:4242"
+
+
+def test_a_requested_status_write_waits_for_a_busy_loop_at_most_status_defer_max(tmp_path):
+    path = tmp_path / "tunnel.json"
+    clock = Clock(100.0)
+    plane, dev, tun, udp = make_plane(clock=clock, status_path=str(path), status_interval=3600)
+    plane.step(max_wait=0)
+    udp.inject(b"R", ("fd77::9", 4242))
+    plane.step(max_wait=0)
+    for _ in range(100):
+        if json.loads(path.read_text())["peers"][0]["endpoint"] == "[fd77::9]:4242":
+            break
+        udp.inject(b"Ex", PEER_ADDR)        # always something to do
+        clock.now += 0.01
+        plane.step(max_wait=0)
+    waited = clock.now - 100.0
+    assert STATUS_DEFER_MAX - 0.001 <= waited <= STATUS_DEFER_MAX + 0.011, waited
+
+
+def test_warm_up_runs_on_every_provider_through_the_contract_alone():
+    from vpnspot_router.crypto.openssl import OpenSSLProvider
+    from vpnspot_router.crypto.pure import PureProvider
+    for provider in (OpenSSLProvider(), PureProvider()):
+        warm_up(provider)
 
 
 def test_timing_overrides_parse_as_name_equals_seconds():

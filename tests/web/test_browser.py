@@ -152,6 +152,9 @@ def test_a_household_goes_from_first_visit_to_protected_with_the_keyboard_and_mo
     page.wait_for_url("**/status")
     assert page.inner_text("#state") .lower() == "protected"
     assert page.locator("svg.chart").count() == 2
+    # The fake router's exit, as the real backend words a VPN Spot address.
+    assert page.inner_text("[data-field=public_ip]").startswith(
+        "203.0.113.10 (a VPN Spot address")
     # Every redirect of the wizard stayed on HTTPS, and the session cookie
     # is one the browser sends over TLS only.
     assert page.url.startswith("https://"), page.url
@@ -215,6 +218,30 @@ def test_importing_a_bad_and_a_good_wireguard_file(page, site, shots, tmp_path):
     page.click("form[action='/wireguard/import'] button[type=submit]")
     assert "The file is valid" in page.inner_text("#import-ok")
     check_and_shoot(page, shots, "31-wireguard-good-file")
+    # Use it: the router's tunnel now goes to the household's own server.
+    assert "In use: VPN Spot servers" in page.inner_text("#server-source")
+    page.click("#use-own")
+    page.wait_for_url("**/wireguard")
+    assert "Your own server is now in use" in page.inner_text("main")
+    assert "In use: your own server (203.0.113.10:51820)" in page.inner_text("#own-in-use")
+    assert backend.settings()["values"]["server_source"] == "own"
+    check_and_shoot(page, shots, "32-wireguard-own-server-in-use")
+    page.goto(base + "/status")
+    assert page.inner_text("[data-field=server]") == "Your own server (203.0.113.10:51820)"
+    assert "your own WireGuard server" in page.inner_text("#state-text")
+    check_and_shoot(page, shots, "33-status-own-server")
+    page.goto(base + "/servers")
+    assert "is in use, not these VPN Spot servers" in page.inner_text("#own-in-use")
+    assert page.is_disabled("#srv-fastest")
+    check_and_shoot(page, shots, "34-servers-own-server")
+    # And back to VPN Spot's servers.
+    page.goto(base + "/wireguard")
+    page.click("#use-vpnspot")
+    page.wait_for_url("**/wireguard")
+    assert "VPN Spot servers are in use again" in page.inner_text("main")
+    assert backend.settings()["values"]["server_source"] == "vpnspot"
+    page.goto(base + "/status")
+    assert "Your own server" not in page.inner_text("[data-field=server]")
 
 
 def test_opening_and_closing_a_debug_session_with_its_countdown(page, site, shots):

@@ -174,3 +174,92 @@ def test_the_server_speaks_https_with_a_certificate_it_keeps_and_redirects_plain
         for s in (srv, redirect):
             s.shutdown()
             s.server_close()
+
+
+# -- the household's own server ---------------------------------------------------
+
+def import_good(client):
+    client.get("/wireguard")
+    r = client.post_multipart("/wireguard/import", {"csrf": client.csrf()},
+                              {"conf": ("mine.conf", GOOD_CONF)})
+    assert r.status == 200, r.text
+    return r
+
+
+def test_an_imported_configuration_is_used_on_request_and_vpn_spot_servers_come_back(admin, backend):
+    r = import_good(admin)
+    assert 'id="use-own"' in r.text and "Use this configuration" in r.text
+    assert "In use: VPN Spot servers" in r.text
+    assert backend.settings()["values"]["server_source"] == "vpnspot"   # importing alone changes nothing
+    r = admin.post("/wireguard/use", {})
+    assert r.status == 303 and r.location == "/wireguard"
+    assert backend.settings()["values"]["server_source"] == "own"
+    text = admin.get("/wireguard").text
+    assert "Your own server is now in use" in text
+    assert "In use: your own server</strong> (203.0.113.10:51820)" in text
+    assert 'id="use-vpnspot"' in text
+    text = admin.get("/status").text
+    assert "Your own server (203.0.113.10:51820)" in text
+    assert "through the tunnel to your own WireGuard server" in text
+    assert "does not contact VPN Spot and sends it no reports" in text
+    text = admin.get("/servers").text
+    assert "is in use, not these VPN Spot servers" in text
+    assert re.search(r"<fieldset disabled>", text)
+    # A VPN Spot server cannot be chosen meanwhile; nothing changes.
+    r = admin.post("/servers", {"server": "nl-ams-1"})
+    assert r.status == 400 and "your own WireGuard server is in use" in r.text
+    assert backend.settings()["values"]["server"] == ""
+    admin.get("/wireguard")
+    r = admin.post("/wireguard/vpnspot", {})
+    assert r.status == 303
+    assert backend.settings()["values"]["server_source"] == "vpnspot"
+    assert "VPN Spot servers are in use again" in admin.get("/wireguard").text
+    assert "de-fra-1 (Frankfurt, DE)" in admin.get("/status").text
+
+
+def test_use_this_configuration_without_an_imported_file_is_refused_and_changes_nothing(admin, backend):
+    admin.get("/wireguard")
+    before = backend.config_text
+    r = admin.post("/wireguard/use", {})
+    assert r.status == 303
+    assert "import your server&#039;s .conf first" in admin.get("/wireguard").text
+    assert backend.config_text == before
+
+
+def test_a_server_source_locked_by_the_isp_is_read_only_says_why_and_is_refused():
+    backend = FakeBackend(locks={"server_source": "Example ISP"})
+    web = make_app(backend, WebConfig(host=LAN, memory_only=True))
+    c = finish_setup(Client(web, host=LAN))
+    text = import_good(c).text
+    assert re.search(r'id="use-own" disabled', text)
+    assert "Which server the tunnel goes to is locked by your provider Example ISP" in text
+    before = backend.config_text
+    c.post("/wireguard/use", {})
+    assert "server_source: locked by your provider Example ISP" in c.get("/wireguard").text
+    assert backend.config_text == before and backend.settings()["values"]["server_source"] == "vpnspot"
+
+
+def test_a_file_without_an_endpoint_is_refused_naming_its_peer_line(admin, backend):
+    admin.get("/wireguard")
+    bad = GOOD_CONF.replace("Endpoint = 203.0.113.10:51820\n", "")
+    r = admin.post_multipart("/wireguard/import", {"csrf": admin.csrf()}, {"conf": ("mine.conf", bad)})
+    assert r.status == 400 and "Line 5, field Endpoint" in r.text
+    assert "no [Peer] has an Endpoint" in r.text and backend.imported is None
+
+
+def test_a_split_tunnel_file_is_accepted_with_a_plain_warning(admin):
+    admin.get("/wireguard")
+    split = GOOD_CONF.replace("AllowedIPs = 0.0.0.0/0", "AllowedIPs = 10.0.0.0/8")
+    r = admin.post_multipart("/wireguard/import", {"csrf": admin.csrf()},
+                             {"conf": ("mine.conf", split)})
+    assert r.status == 200 and "No [Peer] has AllowedIPs = 0.0.0.0/0" in r.text
+    assert "the kill switch blocks everything else" in r.text
+
+
+def test_the_export_gives_the_own_server_s_file_while_it_is_in_use(admin):
+    import_good(admin)
+    admin.post("/wireguard/use", {})
+    admin.get("/wireguard")
+    r = admin.post("/wireguard/export", {})
+    assert r.status == 200 and "Endpoint = 203.0.113.10:51820" in r.text
+    assert encode_key(bytes(32 * [7])) not in r.text

@@ -1,17 +1,21 @@
 """The real backend's latency, DNS-through-the-tunnel and MTU checks: the
 agent's "diagnose" control request, the backend over a real control socket
-answered by a fake agent, and checks.py's probes on loopback only."""
+answered by a fake agent, checks.py's probes on loopback, and the MTU check
+through a real tunnel in the household lab whose path beyond the gateway is
+narrower than the tunnel (marker interop)."""
 
 import json
 import os
 import socket
 import struct
+import sys
 import threading
 
 import pytest
 
 from vpnspot_router import configstore, driver
 from vpnspot_router.core import config as core_config
+from vpnspot_router.lab import topology as T
 from vpnspot_router.web import checks
 from vpnspot_router.web.realbackend import RealBackend
 
@@ -207,8 +211,41 @@ def test_a_full_size_packet_that_fits_passes_the_mtu_check():
     assert result["ok"] is True and result["detail"].startswith("1420: a full-size packet")
 
 
-@needs_root
-def test_an_mtu_larger_than_the_path_fails_the_check_while_small_packets_pass():
-    # Loopback carries 65536 bytes; a 70000-byte "tunnel MTU" cannot fit.
-    result = checks.mtu_check("127.0.0.1", 70000, "lo")
-    assert result["ok"] is False and "70000 is too large" in result["detail"]
+MTU_CHECK = """
+import json, sys
+from vpnspot_router.web import checks
+print(json.dumps(checks.mtu_check(sys.argv[1], int(sys.argv[2]), sys.argv[3])))
+"""
+
+
+@pytest.mark.interop
+def test_a_hop_beyond_the_gateway_narrower_than_the_tunnel_fails_the_mtu_check_and_is_named(lab):
+    """The household lab with the tunnel up (MTU 1420, from the 1500-byte
+    WAN); the gateway's onward link to the site is narrowed to 1400. The
+    check, run on the router out of the tunnel interface to the site,
+    sends 1420 bytes with Don't Fragment: the gateway cannot forward them
+    and answers "fragmentation needed, MTU 1400" back through the tunnel."""
+    house = T.Household(lab)
+    house.start_agent()
+
+    def check(mtu):
+        proc = lab.run("router", sys.executable, "-c", MTU_CHECK, T.SITE, str(mtu),
+                       T.TUNNEL_IFNAME)
+        return json.loads(proc.stdout)
+    assert check(1420)["ok"] is True          # the whole path carries it before the change
+    for role, ifname in (("gw", "site0"), ("site", "eth0")):
+        lab.run(role, "ip", "link", "set", ifname, "mtu", "1400")
+    narrow = check(1420)
+    print("\n[mtu check, a 1400-byte hop beyond the gateway] %s" % narrow["detail"])
+    assert narrow["ok"] is False, narrow
+    assert narrow["detail"] == ("1420 is too large: small packets cross the tunnel to %s but "
+                                "full-size ones do not (a hop allows 1400); set a lower MTU in "
+                                "Settings" % T.SITE)
+    fits = check(1400)
+    assert fits == {"ok": True, "detail": "1400: a full-size packet crossed the tunnel to %s and "
+                                          "back without fragmenting" % T.SITE}
+    # Larger than the tunnel interface itself: refused on the router, before
+    # anything is sent (no hop to name).
+    local = check(1480)
+    assert local["ok"] is False and "1480 is too large" in local["detail"]
+    assert "a hop allows" not in local["detail"]

@@ -303,3 +303,34 @@ def test_text_from_the_backend_is_escaped_too():
         assert r.status == 200, path
         assert_escaped(r)
     assert "&lt;script&gt;" in c.get("/servers").text
+
+
+def test_switching_to_the_own_server_or_back_needs_the_csrf_token_and_nothing_changes(admin, backend):
+    from .test_pages import GOOD_CONF
+    admin.get("/wireguard")
+    admin.post_multipart("/wireguard/import", {"csrf": admin.csrf()},
+                         {"conf": ("mine.conf", GOOD_CONF)})
+    before = snapshot(backend)
+    for csrf in (False, "not-the-token"):
+        r = admin.post("/wireguard/use", {}, csrf=csrf)
+        assert r.status == 403 and "Nothing was changed" in r.text
+        assert snapshot(backend) == before
+        assert backend.settings()["values"]["server_source"] == "vpnspot"
+    admin.get("/wireguard")
+    assert admin.post("/wireguard/use", {}).status == 303
+    before = snapshot(backend)
+    for csrf in (False, "not-the-token"):
+        r = admin.post("/wireguard/vpnspot", {}, csrf=csrf)
+        assert r.status == 403
+        assert snapshot(backend) == before
+        assert backend.settings()["values"]["server_source"] == "own"
+
+
+def test_the_own_server_forms_refuse_a_visitor_who_is_not_signed_in(web, admin, backend):
+    c = Client(web, host=LAN)
+    c.get("/login")
+    before = snapshot(backend)
+    for path in ("/wireguard/use", "/wireguard/vpnspot"):
+        r = c.post(path, {})
+        assert r.status == 303 and r.location == "/login"
+    assert snapshot(backend) == before

@@ -200,6 +200,13 @@ class RealBackend:
                "notes": list(problems)}
         if not alive:
             out["notes"].append("the agent is not running: " + NO_SUPERVISOR)
+        sup = ((agent or {}).get("supervisor") or {}) if alive else {}
+        if sup.get("server_source") == "own":
+            # The household's own WireGuard server (its endpoint is the one
+            # address, like a gateway's, that may be shown).
+            out["server"] = "your own server (%s)" % (sup.get("own_endpoint") or "not connected")
+            if sup.get("own_problem"):
+                out["notes"].append("your own server cannot be used: %s" % sup["own_problem"])
         self.debug.record(now, "status", "endpoints %s" % " ".join(self._endpoints(tunnel)))
         return out
 
@@ -558,10 +565,21 @@ class RealBackend:
             os.makedirs(os.path.dirname(os.path.abspath(self.paths.config_path)), exist_ok=True)
             store.write(new_text.encode("utf-8"))
         self.staged.changes = {}
-        return {"changes": [list(c) for c in core_config.diff(settings, new_settings)],
-                "saved": self.paths.config_path,
-                "note": "applying it now is " + NO_SUPERVISOR + "; the agent reads it when it starts"
-                if self.supervisor is None else "the agent is applying it"}
+        changes = [list(c) for c in core_config.diff(settings, new_settings)]
+        note = ("applying it now is " + NO_SUPERVISOR + "; the agent reads it when it starts"
+                if self.supervisor is None else "the agent is applying it")
+        if [c for c in changes if c[0] == "server_source"]:
+            # Which server the tunnel goes to is switched by the running
+            # agent at once (the web UI sends the same request).
+            try:
+                self._control({"cmd": "server_source", "source": new_settings.server_source},
+                              NO_SUPERVISOR)
+                note = "the agent switched to %s now" % (
+                    "your own server" if new_settings.server_source == "own" else
+                    "VPN Spot servers")
+            except ConsoleError as e:
+                note = "the agent did not switch now (%s); it reads the file when it starts" % e
+        return {"changes": changes, "saved": self.paths.config_path, "note": note}
 
     def config_revert(self):
         count = len(self.staged.changes)

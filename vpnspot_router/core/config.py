@@ -28,6 +28,7 @@ and firmware_pkg's default /etc/config/vpnspot in sync.
   partner_id             main.partner_id              ''                 '' or the ISP's partner id (letters, digits, - _ .)
   web_port               main.web_port                80                 1..65535
   debug_ttl_default      main.debug_ttl_default       30                 1..1440, minutes a debug session lasts unless told
+  server_source          main.server_source           vpnspot            vpnspot (the provider's servers) / own (STATE/wg-household.conf)
   console_enabled        console.enabled              1                  0/1: serial console for technicians
   console_tty            console.tty                  /dev/ttyS0         a /dev/ path
   console_baud           console.baud                 115200             9600 19200 38400 57600 115200 230400 460800 921600
@@ -276,6 +277,10 @@ FIELDS = (
     # Which data plane and crypto provider carry the tunnel: core/offload.py's
     # override names; "auto" lets the measured decision choose.
     Field("crypto", MAIN, "crypto", "auto", _choice(_offload.OVERRIDES)),
+    # Where the tunnel goes: "vpnspot" lets the supervisor choose among the
+    # provider's servers; "own" uses the household's imported WireGuard
+    # file (STATE/wg-household.conf) and calls the provider for nothing.
+    Field("server_source", MAIN, "server_source", "vpnspot", _choice(("vpnspot", "own"))),
     Field("console_enabled", CONSOLE, "enabled", True, _bool),
     Field("console_tty", CONSOLE, "tty", "/dev/ttyS0", _path("/dev/", False)),
     Field("console_baud", CONSOLE, "baud", 115200, _baud),

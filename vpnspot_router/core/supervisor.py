@@ -33,6 +33,24 @@ SupervisorError and changes nothing):
   any enrolled state --disconnect--> disconnected    (StopTunnel; the kill switch stays)
   any --stop--> stopped                              (StopTunnel)
 
+The household's own server (setting server_source 'own'; the driver reads
+STATE/wg-household.conf and hands over own_server()'s dict):
+
+  any state after boot --use_own--> connecting       (ConfigureTunnel to the own server)
+  any state after boot --own_unusable--> needs_attention
+                                                     (StopTunnel: the file is missing or
+                                                      bad; the kill switch holds)
+  connecting|connected|failing_over|disconnected|needs_attention
+      --use_vpnspot--> fetching                      (StopTunnel, FetchServers)
+      --use_vpnspot_not_enrolled--> not_enrolled     (StopTunnel)
+
+While the own server is in use (source == SOURCE_OWN) nothing goes to the
+provider: no server list, no key registration, no probing, no background
+refresh or API retry; connect() with a region or server is refused; the
+server is watched passively only (we do not know which of its tunnel-side
+addresses would answer a probe), and a dead one is configured again (there
+is no other to fail over to); last_good keeps the last VPN Spot server.
+
 Health, from monitor(now, handshake_at, rx, tx) (the driver samples the
 tunnel's counters about once a second): a server is dead when
   - connecting: no handshake within connect_timeout of ConfigureTunnel;
@@ -80,6 +98,13 @@ STATES = (BOOT, NOT_ENROLLED, ENROLLED, FETCHING, REGISTERING, CHOOSING, CONNECT
 _ENROLLED_STATES = (ENROLLED, FETCHING, REGISTERING, CHOOSING, CONNECTING, CONNECTED,
                     FAILING_OVER, BACKOFF, NEEDS_ATTENTION, DISCONNECTED)
 _TUNNEL_STATES = (CONNECTING, CONNECTED, FAILING_OVER)
+# States the own server can leave the supervisor in.
+_OWN_STATES = (CONNECTING, CONNECTED, FAILING_OVER, DISCONNECTED, NEEDS_ATTENTION)
+
+# Where the tunnel goes (configuration option server_source).
+SOURCE_VPNSPOT = "vpnspot"
+SOURCE_OWN = "own"
+OWN_ID = "own"
 
 
 def _table():
@@ -113,6 +138,11 @@ def _table():
     for s in STATES:
         if s != STOPPED:
             t[(s, "stop")] = STOPPED
+            t[(s, "use_own")] = CONNECTING
+            t[(s, "own_unusable")] = NEEDS_ATTENTION
+    for s in _OWN_STATES:
+        t[(s, "use_vpnspot")] = FETCHING
+        t[(s, "use_vpnspot_not_enrolled")] = NOT_ENROLLED
     return t
 
 
@@ -201,9 +231,19 @@ class ProbeTunnel:
         return "ProbeTunnel(%d, %s)" % (self.seq, self.address)
 
 
+def own_server(endpoint, dns=()):
+    """The server dict for the household's own WireGuard server: `endpoint`
+    is the text "host:port" of its [Peer]'s Endpoint, `dns` the DNS
+    addresses of its [Interface] (shown to the web UI's checks)."""
+    return {"id": OWN_ID, "own": True, "endpoint": endpoint, "dns": list(dns), "region": None}
+
+
 def probe_address(server):
     """The server's tunnel-side IPv4 address (its first DNS address), or
-    None: a server without one is watched passively only."""
+    None: a server without one is watched passively only, and so is the
+    household's own server (its DNS may be any resolver behind it)."""
+    if server.get("own"):
+        return None
     for a in server.get("dns") or ():
         if ":" not in a:
             return a
@@ -273,6 +313,8 @@ class Supervisor:
         self._handshake_at = None
         self.liveness = None            # core/liveness.py, while connected
         self._probe_seq = 0             # probe numbers run on across tunnels
+        self.source = SOURCE_VPNSPOT    # SOURCE_OWN: the household's own server
+        self.own_problem = None         # why the own server cannot be used
 
     # -- the table -------------------------------------------------------
 
@@ -320,6 +362,8 @@ class Supervisor:
 
     def servers_fetched(self, now, servers):
         """The provider's list arrived (background refresh or not)."""
+        if self.source == SOURCE_OWN:
+            return []           # an answer from before the switch: not wanted now
         if not servers:
             return self.api_failed(now, "the provider listed no servers", final=False)
         self.api_attempts = 0
@@ -359,6 +403,8 @@ class Supervisor:
     def api_failed(self, now, problem, final, fraction=0.0):
         """A provider call failed. final: the service refused (account,
         enrollment) rather than being unreachable. fraction: random in [0, 1)."""
+        if self.source == SOURCE_OWN:
+            return []
         self.api_problem = problem
         if self.state in (CONNECTED, CONNECTING, FAILING_OVER, DISCONNECTED):
             # A background refresh: the tunnel keeps its server.
@@ -385,6 +431,9 @@ class Supervisor:
 
     def connect(self, now, region=None, server=None):
         """The household asked to connect (optionally elsewhere)."""
+        if self.source == SOURCE_OWN:
+            raise SupervisorError("connect: your own server is in use (server_source own); "
+                                  "switch back to VPN Spot servers to choose one")
         if region is not None:
             self.region = region
         if server is not None:
@@ -403,6 +452,64 @@ class Supervisor:
         self._go("stop", now)
         return [StopTunnel()]
 
+    # -- the household's own server -----------------------------------------
+
+    def _own_allowed(self, event):
+        if self.state == BOOT and not self.booted:
+            raise SupervisorError("%s: the kill switch is not loaded yet" % event)
+
+    def _leave_provider(self):
+        """Nothing of the provider flow may fire while the own server is in use."""
+        self.api_retry_at = None
+        self.api_problem = None
+        self.api_attempts = 0
+        self.next_refresh = None
+        self.failed = {}
+        self.order = []
+
+    def use_own(self, now, server):
+        """Connect to the household's own server (own_server()'s dict),
+        from any state after boot; also to apply a newly imported file."""
+        self._own_allowed("use_own")
+        self._go("use_own", now, server["endpoint"])
+        self.source = SOURCE_OWN
+        self.own_problem = None
+        self._leave_provider()
+        return self._connect(now, server, "your own server", addresses=None)
+
+    def own_unusable(self, now, problem):
+        """server_source is 'own' but its file is missing or bad: no tunnel,
+        the kill switch holds, the status says why."""
+        self._own_allowed("own_unusable")
+        self._go("own_unusable", now, problem)
+        self.source = SOURCE_OWN
+        self.own_problem = problem
+        self.current = None
+        self._end_liveness()
+        self._leave_provider()
+        return [StopTunnel()]
+
+    def use_vpnspot(self, now, enrolled, last_good=None):
+        """Back from the own server to VPN Spot's (nothing to do if already
+        there). last_good: as for killswitch_loaded(), for a supervisor that
+        started on the own server."""
+        if self.source != SOURCE_OWN:
+            return []
+        self._go("use_vpnspot" if enrolled else "use_vpnspot_not_enrolled", now)
+        self.source = SOURCE_VPNSPOT
+        self.own_problem = None
+        self.current = None
+        self.connect_started = None
+        self._end_liveness()
+        if not enrolled:
+            self.key_registered = False
+            return [StopTunnel()]
+        if self.last_good is None and last_good is not None:
+            self.last_good = last_good
+            self.key_registered = True
+            self.addresses = last_good[1]
+        return [StopTunnel(), FetchServers(False)]
+
     # -- connecting and health ---------------------------------------------
 
     def _server(self, sid):
@@ -411,14 +518,16 @@ class Supervisor:
                 return s
         raise SupervisorError("no server %r in the list" % sid)
 
-    def _connect(self, now, server, reason):
+    def _connect(self, now, server, reason, addresses=True):
+        """addresses: True for the registered ones; None for the own server,
+        whose file has its own."""
         self.current = server
         self.connect_started = now
         self._rx = self._tx = None
         self._waiting_since = None
         self._handshake_at = None
         self._end_liveness()
-        return [ConfigureTunnel(server, self.addresses, reason)]
+        return [ConfigureTunnel(server, self.addresses if addresses is True else addresses, reason)]
 
     def monitor(self, now, handshake_at, rx, tx):
         """A sample of the current tunnel: time of its last handshake (same
@@ -435,8 +544,11 @@ class Supervisor:
                     self.last_failover = (f[0], f[1], f[2], self._handshake_at - f[2])
                 self._go("handshake", now, self.current["id"])
                 self.connected_at = now
-                self.last_good = (self.current, self.addresses)
                 self._rx, self._tx = rx, tx
+                if self.source == SOURCE_OWN:
+                    # Never saved as the last good VPN Spot server; no refresh.
+                    return self._start_liveness(now)
+                self.last_good = (self.current, self.addresses)
                 if self.next_refresh is None:
                     self.next_refresh = now + self.timing.refresh
                 return self._start_liveness(now)
@@ -514,6 +626,12 @@ class Supervisor:
         return self._liveness_actions(now, self.liveness.probe_timeout(now, seq))
 
     def _server_dead(self, now, why):
+        if self.source == SOURCE_OWN:
+            # No other server to go to: the same one again (its endpoint name
+            # is looked up afresh), the kill switch holding meanwhile.
+            self._go("server_dead", now, "your own server: %s" % why)
+            return self._connect(now, self.current, "your own server again (%s)" % why,
+                                 addresses=None)
         dead = self.current["id"]
         self.failed[dead] = now
         if not self.order:
@@ -535,6 +653,8 @@ class Supervisor:
             acts = self._liveness_actions(now, self.liveness.tick(now))
             if acts:
                 return acts
+        if self.source == SOURCE_OWN:
+            return []
         if self.state in (BACKOFF, NEEDS_ATTENTION) and self.api_retry_at is not None \
                 and now >= self.api_retry_at:
             self._go("retry", now)
@@ -551,6 +671,8 @@ class Supervisor:
         return []
 
     def next_wakeup(self):
+        if self.source == SOURCE_OWN:
+            return None
         if self.state in (BACKOFF, NEEDS_ATTENTION):
             return self.api_retry_at
         if self.state == CONNECTED:
@@ -566,11 +688,15 @@ class Supervisor:
     def snapshot(self, now):
         cur = self.current
         lf = self.last_failover
+        own = self.source == SOURCE_OWN
         return {
             "state": self.state,
+            "server_source": self.source,
+            "own_endpoint": cur.get("endpoint") if own and cur else None,
+            "own_problem": self.own_problem,
             "server": cur["id"] if cur else None,
             "server_region": cur.get("region") if cur else None,
-            "outside_region": bool(cur) and not selection.in_region(cur, self.region),
+            "outside_region": bool(cur) and not own and not selection.in_region(cur, self.region),
             "region": self.region,
             "pinned": self.pinned or None,
             "order": list(self.order),

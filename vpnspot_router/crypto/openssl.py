@@ -1,8 +1,11 @@
 """The OpenSSL crypto provider: core/cryptoapi.py on `cryptography` and hashlib.
 
 Owns: OpenSSLProvider, the default provider wherever `cryptography` imports.
-X25519 and ChaCha20-Poly1305 come from `cryptography` (OpenSSL), BLAKE2s and
-HMAC-BLAKE2s from hashlib (which links the same library or its own C code).
+X25519 and ChaCha20-Poly1305 come from `cryptography` (OpenSSL), BLAKE2s
+from CPython's own C code (_blake2, which hashlib re-exports) and HMAC-BLAKE2s
+is RFC 2104 written out here. Not `import hashlib`/`hmac`: they load the
+system's libcrypto through _hashlib (3.5 MB of RSS on the test machine,
+whose `cryptography` carries its own OpenSSL) for nothing we use.
 
 The aead() cipher is the userspace data path's per-packet cost, so it keeps
 one ChaCha20Poly1305 object per session key and builds WireGuard's nonce (4
@@ -15,10 +18,13 @@ CPython only (it imports `cryptography`); pure.py is the MicroPython twin.
 Keep both in sync with core/cryptoapi.py.
 """
 
-import hashlib
-import hmac
 import os
 import struct
+
+try:
+    from _blake2 import blake2s as _blake2s
+except ImportError:         # an interpreter without the module: hashlib has it
+    from hashlib import blake2s as _blake2s
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import poly1305 as _poly1305
@@ -27,6 +33,11 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from vpnspot_router.core.cryptoapi import ZERO32
+
+# HMAC's inner and outer pads (RFC 2104) as translate() tables.
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+_BLOCK = 64                 # BLAKE2s's block size
 
 # struct.pack("<4xQ", counter), compiled once: WireGuard's 12-byte nonce.
 _wg_nonce = struct.Struct("<4xQ").pack
@@ -114,10 +125,16 @@ class OpenSSLProvider(object):
             return ZERO32
 
     def blake2s(self, data, digest_size=32, key=b""):
-        return hashlib.blake2s(data, digest_size=digest_size, key=key).digest()
+        return _blake2s(data, digest_size=digest_size, key=key).digest()
 
     def hmac_blake2s(self, key, data):
-        return hmac.new(key, data, hashlib.blake2s).digest()
+        key = bytes(key)
+        if len(key) > _BLOCK:
+            key = _blake2s(key).digest()
+        key = key.ljust(_BLOCK, b"\0")
+        inner = _blake2s(key.translate(_IPAD))
+        inner.update(data)
+        return _blake2s(key.translate(_OPAD) + inner.digest()).digest()
 
     def aead(self, key32):
         return _OpenSSLAead(key32)

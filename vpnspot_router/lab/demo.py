@@ -121,7 +121,16 @@ class Demo:
         script = ("import socket,sys; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); "
                   "[s.sendto(sys.argv[1].encode(),('10.77.0.1',9)) for _ in range(5)]")
         self.lab.run("router", sys.executable, "-c", script, MARKER.decode())
-        time.sleep(0.5)
+        # tcpdump may still be writing out the transfer's packets; stopping
+        # it now would lose the tail of its ring buffer, markers included.
+        # Wait (bounded) until the marker is on disk or the capture stops growing.
+        deadline, size = time.monotonic() + 5.0, -1
+        while time.monotonic() < deadline and MARKER not in _read(self.tunnel_pcap):
+            now = os.path.getsize(self.tunnel_pcap)
+            if now == size and time.monotonic() > deadline - 4.0:
+                break
+            size = now
+            time.sleep(0.25)
 
     def captures_report(self):
         for proc in self.captures:

@@ -24,7 +24,11 @@ household relies on and prints a PASS/FAIL claim for each:
      with the real backend; a loopback forward makes it reachable from this
      machine at the printed https://127.0.0.1:PORT/ address, and the ISP's
      side cannot connect to it; its diagnostics (DNS through the tunnel,
-     handshake, full-size packets, server latency) are measured for real.
+     handshake, full-size packets, server latency) are measured for real,
+     and its status page shows the public address seen through the tunnel:
+     the address the VPN Spot service's connection check saw when the agent
+     asked out of the tunnel interface (the router's tunnel address, as the
+     lab's gateway does not NAT), flagged a VPN Spot exit.
 With `wait` (an interactive terminal) the lab stays up after the proofs
 until Ctrl-C, so the household can open the printed address. Exit status 0
 when every claim held, 1 otherwise. Everything is removed at the end.
@@ -251,6 +255,29 @@ class HouseholdDemo:
                    "nor does the LAN address %s:%d when the ISP routes it to the router's WAN: %s"
                    % (T.ROUTER_LAN, WEB_PORT, seen))
         self.diagnostics_checks()
+        self.public_address_check()
+
+    def public_address_check(self):
+        """The status page's public address, rendered by the web UI's app
+        with the real backend in the router's namespace, once the agent's
+        connection check through the tunnel has answered."""
+        try:
+            netns.wait_for(lambda: ((self.status().get("exit_address") or {}).get("state")
+                                    in ("checked", "failed")), timeout=20,
+                           what="the agent's connection check through the tunnel")
+        except netns.LabError as e:
+            self.claim(False, "the status page shows the public address seen through the "
+                              "tunnel (%s)" % e)
+            return
+        page = status_page(self.lab, self.state, self.config, self.run_dir)
+        exit_ = self.status().get("exit_address") or {}
+        self.claim(page.get("public_ip") == T.ROUTER_TUNNEL
+                   and page.get("public_ip_vpnspot") is True
+                   and T.ROUTER_TUNNEL in (page.get("shown") or ""),
+                   "the status page shows the public address seen through the tunnel: \"%s\" "
+                   "(the VPN Spot service saw the tunnel address, not the WAN's %s; agent: %s)"
+                   % (page.get("shown") or page.get("error"), T.ROUTER_WAN,
+                      json.dumps(exit_, sort_keys=True)))
 
     def diagnostics_checks(self):
         """The diagnostics and servers pages' measurements, taken by the web
@@ -360,7 +387,8 @@ class HouseholdDemo:
                  "accept it; its SHA-256 fingerprint is %s (file %s)." % (fingerprint(self.cert),
                                                                             self.cert))
         self.say("   Choose an admin password; the status page then shows the router protected, "
-                 "with its server, handshake and kill switch.")
+                 "with its server, handshake, kill switch and the public address seen through "
+                 "the tunnel.")
         return 0
 
     def hold(self):
@@ -388,6 +416,62 @@ paths = configstore.Paths(os.path.join(config, "vpnspot"), (os.path.join(state, 
 backend = RealBackend(paths=paths, state_dir=state, run_dir=run)
 print(json.dumps({"checks": backend.diagnostics()["checks"], "servers": backend.servers()}))
 """
+
+
+# Run in the router's namespace: the web UI's own app over the real backend
+# (same files and control socket as `vpnspot web`), its password kept in
+# memory only so the household still chooses its own; prints what the
+# status page shows for the public address.
+STATUS_PAGE = r"""
+import html, io, json, os, re, sys
+from vpnspot_router import configstore
+from vpnspot_router.web.app import WebConfig, app as make_app
+from vpnspot_router.web.realbackend import RealBackend
+state, config, run = sys.argv[1:4]
+paths = configstore.Paths(os.path.join(config, "vpnspot"), (os.path.join(state, "provisioning"),))
+backend = RealBackend(paths=paths, state_dir=state, run_dir=run)
+web = make_app(backend, WebConfig(host="192.168.77.1", state_dir=state, memory_only=True))
+cookie = []
+def call(method, path, body=b""):
+    env = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": "",
+           "SERVER_NAME": "router", "SERVER_PORT": "443", "SERVER_PROTOCOL": "HTTP/1.1",
+           "wsgi.url_scheme": "https", "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr,
+           "wsgi.version": (1, 0), "wsgi.multithread": False, "wsgi.multiprocess": False,
+           "wsgi.run_once": False, "CONTENT_LENGTH": str(len(body)), "HTTP_HOST": "192.168.77.1",
+           "CONTENT_TYPE": "application/x-www-form-urlencoded"}
+    if cookie:
+        env["HTTP_COOKIE"] = cookie[0]
+    got = {}
+    def start(status, headers, exc_info=None):
+        got["status"], got["headers"] = status, headers
+    text = b"".join(web(env, start)).decode()
+    for k, v in got["headers"]:
+        if k.lower() == "set-cookie":
+            cookie[:] = [v.split(";")[0]]
+    return got["status"], text
+_, text = call("GET", "/setup/password")
+token = re.search(r'name="csrf-token" content="([^"]+)"', text).group(1)
+from urllib.parse import urlencode
+call("POST", "/setup/password", urlencode({"csrf": token, "password": "lab only 1234567",
+                                          "repeat": "lab only 1234567"}).encode())
+status, text = call("GET", "/status")
+shown = re.search(r'<dd data-field="public_ip">(.*?)</dd>', text)
+warnings = re.findall(r'<p class="warning">(.*?)</p>', text)
+st = backend.status()
+print(json.dumps({"http": status, "shown": html.unescape(shown.group(1)) if shown else None,
+                  "warnings": [html.unescape(w) for w in warnings],
+                  "public_ip": st["public_ip"], "public_ip_vpnspot": st["public_ip_vpnspot"]}))
+"""
+
+
+def status_page(lab, state, config, run_dir):
+    """What the web UI's status page shows for the public address (STATUS_PAGE)."""
+    proc = lab.run("router", sys.executable, "-c", STATUS_PAGE, state, config, run_dir,
+                   check=False)
+    try:
+        return json.loads(proc.stdout)
+    except ValueError:
+        return {"error": "the status page did not render: %s" % proc.stderr.strip()[-300:]}
 
 
 def fingerprint(cert_path):

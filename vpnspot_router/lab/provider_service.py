@@ -33,6 +33,15 @@ under /_lab/ (header X-Lab-Admin: the token in STATE/admin-token):
   tls           present the good, wrong_host, untrusted or expired certificate
 Account and code states (suspended, expired) are plain data: add_account(),
 add_activation_code(), set_account_status().
+
+The connection check (GET /v1/connection) answers with the address the
+request came from and whether it is a VPN Spot exit: inside the tunnel
+prefixes this service hands out (10.77.0.0/24 and ipv6_prefix/64; the lab's
+gateways route tunnel traffic without NAT, so a request through the tunnel
+arrives from the router's tunnel address), a gateway's endpoint address, or
+one of `exit_addresses` (a real deployment's NAT exits). Anything else,
+e.g. a router's WAN address, is "vpnspot": false. Each answer is also kept
+in `connection_checks` as (address, vpnspot), for tests.
 """
 
 import argparse
@@ -71,6 +80,7 @@ STATUS_OF = {
 }
 
 Received = namedtuple("Received", "method path headers body")
+TUNNEL_PREFIX4 = "10.77.0.0/24"     # the addresses op_registerKey hands out
 
 
 def utc(ts):
@@ -241,7 +251,7 @@ class ProviderService:
 
     def __init__(self, state_dir=None, listen=("127.0.0.1", 0), servers=(), provisioners=None,
                  ipv6_prefix="fd77:77::", clock=time.time, hostname=API_HOSTNAME,
-                 tls_mode="good", admin_token=None):
+                 tls_mode="good", admin_token=None, exit_addresses=()):
         self.spec = _spec.load()
         self._own_dir = state_dir is None
         self.state_dir = state_dir or tempfile.mkdtemp(prefix="vpnspot-provider-")
@@ -254,6 +264,8 @@ class ProviderService:
         self.servers = [dict(s) for s in servers]
         self.provisioners = dict(provisioners or {})
         self.ipv6_prefix = ipv6_prefix
+        self.exit_addresses = set(exit_addresses)
+        self.connection_checks = []  # (address, vpnspot) per connection check answered
         self.lock = threading.RLock()
         self.accounts = {}  # email -> {"status", "plan", "expires_at"}
         self.codes = {}  # code -> {"email", "expires_at", "used_by"}
@@ -376,8 +388,9 @@ class ProviderService:
 
     # -- the API -----------------------------------------------------------
 
-    def dispatch(self, method, path, headers, body):
-        """(status, answer dict, extra headers) for one API request."""
+    def dispatch(self, method, path, headers, body, peer=None):
+        """(status, answer dict, extra headers) for one API request; `peer`
+        is the address it came from (for the connection check)."""
         op = self.spec.operation(method, path)
         if op is None:
             if self.spec.allowed_methods(path):
@@ -410,6 +423,8 @@ class ProviderService:
         device_id = None
         if op.get("security", self.spec.doc.get("security")):
             device_id = self._authenticate(headers.get("authorization", ""))
+        if op["operationId"] == "connectionCheck":
+            return self.op_connectionCheck(peer)
         handler = getattr(self, "op_" + op["operationId"])
         with self.lock:
             return handler(data, device_id, headers)
@@ -520,6 +535,36 @@ class ProviderService:
         expires = account["expires_at"]
         return 200, {"active": status == "active", "status": status, "plan": account["plan"],
                      "expires_at": None if expires is None else utc(expires)}, {}
+
+    def is_exit(self, address):
+        """Whether `address` is a VPN Spot exit: a tunnel address this
+        service hands out, a gateway's endpoint, or a listed exit."""
+        addr = ipaddress.ip_address(address)
+        prefixes = [ipaddress.ip_network(TUNNEL_PREFIX4)]
+        if self.ipv6_prefix:
+            prefixes.append(ipaddress.ip_network(self.ipv6_prefix + "/64"))
+        if any(addr.version == net.version and addr in net for net in prefixes):
+            return True
+        exits = set(self.exit_addresses)
+        for server in self.servers:
+            exits.add(server["endpoint"].rpartition(":")[0].strip("[]"))
+        for other in exits:
+            try:
+                if ipaddress.ip_address(other) == addr:
+                    return True
+            except ValueError:
+                pass            # a host name: not an address to compare
+        return False
+
+    def op_connectionCheck(self, peer):
+        if not peer:
+            raise ApiError("internal_error", "the service cannot tell where the request came from")
+        addr = ipaddress.ip_address(peer.split("%")[0])
+        addr = getattr(addr, "ipv4_mapped", None) or addr
+        answer = {"address": str(addr), "vpnspot": self.is_exit(str(addr))}
+        with self.lock:
+            self.connection_checks.append((answer["address"], answer["vpnspot"]))
+        return 200, answer, {}
 
     def totals(self, device_id=None):
         """(rx, tx) bytes reported, each report counted once."""
@@ -661,7 +706,8 @@ class _Handler(BaseHTTPRequestHandler):
                                   {"Retry-After": str(params["retry_after"])})
         extra = {}
         try:
-            status, answer, extra = service.dispatch(self.command, path, headers, body)
+            status, answer, extra = service.dispatch(self.command, path, headers, body,
+                                                     peer=self.client_address[0])
         except ApiError as e:
             status = STATUS_OF[e.code]
             answer = {"error": {"code": e.code, "message": e.message}}

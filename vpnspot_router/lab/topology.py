@@ -20,14 +20,18 @@ config files, WAN captures, and `vpnspot lab up|down|status`.
 - `wan` is the ISP: it routes between the router and the gateways and runs
   a stand-in ISP resolver (dnsmasq on 198.51.100.1) that answers
   site.vpnspot.test with 198.51.100.99, so a DNS answer tells which
-  resolver gave it. It has no route to the site's subnet.
+  resolver gave it. It has no route to the site's subnet, and routes the
+  tunnel prefixes to `gw` (whose tunnel traffic is not NATed), so the
+  reference VPN Spot service run there sees a request sent through the
+  tunnel come from the router's tunnel address (the connection check).
 - `gw` is the VPN Spot gateway: wireguard-go on UDP 51820, routing tunnel
   traffic on to `site` without NAT (so the site sees the tunnel address)
   and dnsmasq on the tunnel address answering site.vpnspot.test with
   203.0.113.130 / fd77:200::80, and the provider API's name with the
   service's address (as VPN Spot's own resolvers know VPN Spot's names;
   the web UI's "DNS through the tunnel" check asks for it).
-- `gw2` is a second gateway (wireguard-go only) for failover work.
+- `gw2` is a second gateway (wireguard-go only) for failover work; it
+  masquerades tunnel traffic leaving it (the site stays behind `gw` only).
 - `site` knows routes only to the tunnel's addresses: it is reachable from
   the LAN only through the tunnel. It serves HTTP (answering with the client
   address it saw), echo on port 7 and a TCP echo on 853 (DoT stand-in).
@@ -144,6 +148,20 @@ class Household:
         for ns in ("gw", "gw2"):
             lab.add_route(ns, "198.51.100.0/24", via=INET)
             lab.add_route(ns, "fd77:100::/64", via=INET6)
+        # The internet side knows the tunnel prefix behind the first gateway
+        # (no NAT there, as for the site): the VPN Spot service in `wan`
+        # answers a connection check from the router's tunnel address.
+        lab.add_route("wan", "10.77.0.0/24", via=GW)
+        lab.add_route("wan", "fd77:77::/64", via="fd77:113::10")
+        # The second gateway hands out the same tunnel addresses, so it
+        # masquerades what leaves it toward the internet side, as a VPN
+        # gateway in production does: after a failover the service sees
+        # gw2's own address (a VPN Spot address) and can answer it.
+        lab.run("gw2", "nft", "-f", "-", input=(
+            "table inet labnat {\n"
+            "  chain srcnat { type nat hook postrouting priority srcnat; policy accept;\n"
+            "    oifname \"eth0\" ip saddr 10.77.0.0/24 masquerade\n"
+            "    oifname \"eth0\" ip6 saddr fd77:77::/64 masquerade\n  }\n}\n"))
         lab.add_route("site", "10.77.0.0/24", via="203.0.113.129")
         lab.add_route("site", "fd77:77::/64", via="fd77:200::1")
 
@@ -239,8 +257,10 @@ class Household:
         return self.lab.run("router", sys.executable, "-m", "vpnspot_router", *args,
                             check=check, timeout=timeout)
 
-    def start_agent(self, timing=None, wait_handshake=True):
-        env = dict(os.environ)
+    def start_agent(self, timing=None, wait_handshake=True, env=None):
+        """`env`: more environment for the agent, e.g. the data plane's
+        offload switches (tunnel/offload.py)."""
+        env = dict(os.environ, **(env or {}))
         if timing:
             env["VPNSPOT_WG_TIMING"] = ",".join("%s=%s" % kv for kv in sorted(timing.items()))
         self.agent = self.lab.popen("router", [sys.executable, "-m", "vpnspot_router", "agent",

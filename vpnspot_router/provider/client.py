@@ -1,7 +1,7 @@
 """The router's client for the VPN Spot service API (provider/openapi.yaml).
 
-Owns: the five calls a router makes (enroll, servers, register_key, report,
-account), retries with capped exponential backoff and full jitter
+Owns: the six calls a router makes (enroll, servers, register_key, report,
+account, connection_check), retries with capped exponential backoff and full jitter
 (core/backoff.py), validation of every request before it leaves and of
 every answer before it is used (core/apischema.py against openapi.yaml),
 and turning failures into errors a household can act on.
@@ -14,11 +14,15 @@ What leaves the router, and nothing else: the request bodies openapi.yaml
 allows (checked here before sending, so a stray field is a ValueError on
 the router, not a leak), `Authorization: Bearer DEVICE_TOKEN`, a random
 `Idempotency-Key` on enroll, `User-Agent: vpnspot-router/VERSION`, and
-Accept/Content-Type. Report bodies are built by core/telemetry.py; this
-client sends the bytes it is given, unchanged, after telemetry.check_report()
-and the API schema accept them (else TelemetryError/ValueError, nothing sent). Log
-lines name the call, the HTTP status and the attempt: never a body, the
-email, the activation code or the device token.
+Accept/Content-Type. connection_check sends none of the router's
+identity: no token, no body, only Accept and User-Agent; the agent sends
+it out of the tunnel interface (`device`, see transport.py) so that its
+answer is the address the internet sees through the tunnel. Report bodies
+are built by core/telemetry.py; this client sends the bytes it is given,
+unchanged, after telemetry.check_report() and the API schema accept them
+(else TelemetryError/ValueError, nothing sent). Log lines name the call,
+the HTTP status and the attempt: never a body, the email, the activation
+code or the device token.
 
 Exceptions (each has .message for the household and .code, the API's
 machine code or None):
@@ -50,13 +54,15 @@ rejected activation code or an untrusted certificate cannot help.
 import json
 import logging
 import random as _random
-import secrets
 import time
 from collections import namedtuple
 
 from vpnspot_router.core import backoff, telemetry
-from vpnspot_router.provider import spec as _spec
-from vpnspot_router.provider import transport as _transport
+
+# spec (openapi.yaml as Python objects) and transport (ssl, http.client,
+# email: about 7 MB together) are imported by the methods that use them, so
+# importing this module for its errors and result types costs little: the
+# agent does that and makes its calls in a short-lived child (driver.py).
 
 log = logging.getLogger("vpnspot.provider")
 # A library's convention: silent unless the program configures logging (the
@@ -64,6 +70,11 @@ log = logging.getLogger("vpnspot.provider")
 log.addHandler(logging.NullHandler())
 
 RETRYABLE_STATUSES = (500, 502, 503, 504)
+
+
+def _new_idempotency_key():
+    import secrets          # hmac, hashlib and OpenSSL: only when a key is made
+    return secrets.token_urlsafe(24)
 
 
 def agent_version():
@@ -198,6 +209,9 @@ Server = namedtuple("Server", "id region country city hostname endpoint public_k
 TunnelAddresses = namedtuple("TunnelAddresses", "public_key ipv4 ipv6")
 ReportReceipt = namedtuple("ReportReceipt", "report_id duplicate")
 Account = namedtuple("Account", "active status plan expires_at")
+# address: the source address the service saw (text); vpnspot: whether the
+# service counts it as a VPN Spot exit.
+ConnectionCheck = namedtuple("ConnectionCheck", "address vpnspot")
 
 
 # --------------------------------------------------------------------------
@@ -209,6 +223,8 @@ class ProviderClient:
 
     api_url: https://HOST[:PORT] (no path). ca_file: trust only this CA
     bundle instead of the system's. resolve: {hostname: address}.
+    device: send every request out of this interface only (SO_BINDTODEVICE,
+    no firewall mark): the agent's connection check through the tunnel.
     transport: a transport.Transport (tests pass FakeTransport); when given,
     ca_file and resolve are unused. sleep and random are injected so tests
     run the backoff without waiting.
@@ -216,19 +232,22 @@ class ProviderClient:
 
     def __init__(self, api_url, device_token=None, ca_file=None, resolve=None, transport=None,
                  timeout=10.0, retries=4, backoff_base=0.5, backoff_cap=30.0,
-                 sleep=time.sleep, random=_random.random, idempotency_key=None):
+                 sleep=time.sleep, random=_random.random, idempotency_key=None, device=None):
         if not api_url.startswith("https://"):
             raise ValueError("the VPN Spot API URL must start with https:// (got %r)" % api_url)
         self.api_url = api_url.rstrip("/")
+        from vpnspot_router.provider import spec as _spec
+        from vpnspot_router.provider import transport as _transport
         self.device_token = device_token
-        self.transport = transport or _transport.HttpsTransport(ca_file=ca_file, resolve=resolve)
+        self.transport = transport or _transport.HttpsTransport(ca_file=ca_file, resolve=resolve,
+                                                                device=device)
         self.timeout = timeout
         self.retries = retries
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self._sleep = sleep
         self._random = random
-        self._idempotency_key = idempotency_key or (lambda: secrets.token_urlsafe(24))
+        self._idempotency_key = idempotency_key or _new_idempotency_key
         self.spec = _spec.load()
         self.user_agent = "vpnspot-router/%s" % agent_version()
 
@@ -268,6 +287,19 @@ class ProviderClient:
         data = self._call("GET", "/v1/account")
         return Account(data["active"], data["status"], data["plan"], data["expires_at"])
 
+    def connection_check(self):
+        """The address the service saw this request come from, and whether
+        it is a VPN Spot exit. Sends no token and no body, whatever this
+        client holds."""
+        import ipaddress
+        data = self._call("GET", "/v1/connection", auth=False)
+        try:
+            address = ipaddress.ip_address(data["address"])
+            address = str(getattr(address, "ipv4_mapped", None) or address)
+        except ValueError:
+            raise ProtocolError(detail="connectionCheck: the address seen is not an IP address")
+        return ConnectionCheck(address, data["vpnspot"])
+
     # -- machinery -------------------------------------------------------------
 
     def _call(self, method, path, payload=None, raw=None, auth=True, headers=None):
@@ -297,6 +329,7 @@ class ProviderClient:
                 raise NotEnrolled(detail="no device token")
             send_headers["Authorization"] = "Bearer " + self.device_token
         send_headers.update(headers or {})
+        from vpnspot_router.provider import transport as _transport
         request = _transport.Request(method, self.api_url + path, send_headers, body, self.timeout)
 
         attempt = 0
@@ -322,6 +355,7 @@ class ProviderClient:
     def _attempt(self, op, request, attempt):
         """One try: (answer, None, None) or (None, ProviderError, retry_after seconds or None)."""
         name = op["operationId"]
+        from vpnspot_router.provider import transport as _transport
         try:
             resp = self.transport.handle(request)
         except _transport.CertificateRejected as e:

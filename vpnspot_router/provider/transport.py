@@ -21,6 +21,14 @@ service pins its own CA. `resolve` maps the API hostname to an address
 (like curl --resolve) for labs and ISPs without DNS for it; the certificate
 is still checked against the hostname.
 
+`device` binds every connection to one interface (SO_BINDTODEVICE), for
+the connection check sent out of the tunnel: the kernel then routes the
+request through that interface only, or fails, never through another. Such a
+socket carries no firewall mark (SO_MARK stays 0): the routing rule for
+FWMARK (net/routing.py) sends marked packets to the WAN, which is the one
+place the check must not go. Without `device`, connections take the
+router's ordinary route (its own traffic, through the WAN).
+
 Keep in sync with client.py (which maps these errors to household messages).
 """
 
@@ -70,14 +78,35 @@ def tls_context(ca_file=None):
     return ctx
 
 
+def open_socket(address, port, timeout, device=None):
+    """A connected TCP socket to address:port; with `device`, bound to that
+    interface before connecting and without a firewall mark."""
+    if device is None:
+        return socket.create_connection((address, port), timeout)
+    error = None
+    for family, kind, proto, _, sockaddr in socket.getaddrinfo(address, port, 0,
+                                                               socket.SOCK_STREAM):
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, device.encode())
+            sock.settimeout(timeout)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as e:
+            sock.close()
+            error = e
+    raise error or OSError("no address for %s" % address)
+
+
 class _Connection(http.client.HTTPSConnection):
-    def __init__(self, host, port, address, timeout, context):
+    def __init__(self, host, port, address, timeout, context, device=None):
         super().__init__(host, port, timeout=timeout, context=context)
         self._address = address
         self._ctx = context
+        self._device = device
 
     def connect(self):
-        sock = socket.create_connection((self._address, self.port), self.timeout)
+        sock = open_socket(self._address, self.port, self.timeout, self._device)
         try:
             self.sock = self._ctx.wrap_socket(sock, server_hostname=self.host)
         except BaseException:
@@ -86,9 +115,10 @@ class _Connection(http.client.HTTPSConnection):
 
 
 class HttpsTransport(Transport):
-    def __init__(self, ca_file=None, resolve=None):
+    def __init__(self, ca_file=None, resolve=None, device=None):
         self.ca_file = ca_file
         self.resolve = dict(resolve or {})
+        self.device = device
         self._context = tls_context(ca_file)
 
     @property
@@ -104,7 +134,8 @@ class HttpsTransport(Transport):
         path = url.path or "/"
         if url.query:
             path += "?" + url.query
-        conn = _Connection(host, port, self.resolve.get(host, host), request.timeout, self._context)
+        conn = _Connection(host, port, self.resolve.get(host, host), request.timeout, self._context,
+                           self.device)
         try:
             conn.request(request.method, path, body=request.body, headers=request.headers)
             resp = conn.getresponse()

@@ -39,7 +39,9 @@ MAX_DATAGRAM = 65536
 # per skb, and the default ~200 KB receive buffer overflows after a few of
 # them, which TCP inside the tunnel sees as heavy loss.
 SOCKET_BUFFER = 7 << 20
-ENV_SOCKET_BUFFER = "VPNSPOT_UDP_BUFFER"    # bytes; a router short of RAM may want less
+# Bytes; a router short of RAM may want less; 0 leaves the kernel's default
+# (net.core.rmem_default/wmem_default): the switch for this optimization.
+ENV_SOCKET_BUFFER = "VPNSPOT_UDP_BUFFER"
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
 _MAPPED_PREFIX = "::ffff:"
@@ -62,6 +64,8 @@ def _grow_buffers(sock):
         size = int(os.environ.get(ENV_SOCKET_BUFFER, SOCKET_BUFFER))
     except ValueError:
         size = SOCKET_BUFFER
+    if size <= 0:
+        return
     for force, plain in ((SO_RCVBUFFORCE, socket.SO_RCVBUF), (SO_SNDBUFFORCE, socket.SO_SNDBUF)):
         try:
             # FORCE ignores net.core.[rw]mem_max (needs CAP_NET_ADMIN, which

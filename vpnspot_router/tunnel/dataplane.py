@@ -26,7 +26,8 @@ Rules it keeps:
   - time is time.monotonic(); the core gets it as `now`, and
     dev.wall_offset = time.time() - time.monotonic() for its TAI64N stamps;
   - SIGTERM / SIGINT end the loop cleanly (the TUN interface is removed and
-    run() returns 0), SIGUSR1 writes the status file at once; it is also
+    run() returns 0), SIGUSR1 writes the status file at once (at the first
+    wakeup without IO, like the writes events ask for); it is also
     written at start, every STATUS_INTERVAL seconds and at exit;
   - the status file holds counters, peer keys, the server endpoints and
     handshake times, never an inner (LAN or destination) address.
@@ -60,6 +61,11 @@ CORE_BATCH = 64             # packets handed to the core per batch call
 TICK_INTERVAL = 0.25        # API.md: tick at least this often
 STATUS_INTERVAL = 10.0
 RESOLVE_RETRY = 10.0        # hostname endpoints that did not resolve are retried this often
+# A status write an event asked for (handshake, endpoint change) waits for a
+# wakeup with no IO, at most this long: the write costs ~0.5 ms (json + a
+# rename), and the first handshake's data packet and its answer (a ping
+# reply) would otherwise wait behind it.
+STATUS_DEFER_MAX = 0.05
 # A peer configured by name is re-resolved after this many handshake
 # initiations in a row without an answer (and again after as many more). The
 # give-up alone would wait REKEY_ATTEMPT_TIME (90 s) before asking where a
@@ -141,6 +147,7 @@ class DataPlane:
         self.running = False
         self.started_at = None
         self._status_requested = False
+        self._status_due = None     # latest time for a requested status write
         self._next_status = 0.0
         self._next_tick = 0.0
         self._next_resolve = 0.0
@@ -217,7 +224,8 @@ class DataPlane:
             log.info("peer %s: %s (endpoint %s)", ident, event, _endpoint_text(endpoint))
         if event in _STATUS_EVENTS:
             # Readers (the supervisor, tests) want these at once, not at the
-            # next periodic write; written once at the end of this wakeup.
+            # next periodic write; written once, at the first wakeup without
+            # IO (at most STATUS_DEFER_MAX later).
             self._status_requested = True
         if pub in self.endpoint_names:
             # The server may have moved; its name is the stable thing.
@@ -336,6 +344,8 @@ class DataPlane:
         if self.status_path and self._next_status < deadline:
             deadline = self._next_status
         timeout = min(max(0.0, deadline - now), max_wait)
+        if self._status_requested and self.status_path:
+            timeout = 0.0           # the write waits for the first idle wakeup
         events = self._selector.select(timeout)
         now = self.clock()
         for key, _mask in events:
@@ -346,10 +356,17 @@ class DataPlane:
         if self.endpoint_names and now >= self._next_resolve:
             self._next_resolve = now + RESOLVE_RETRY
             self.resolve_endpoints(only_missing=True)
-        if self.status_path and (self._status_requested or now >= self._next_status):
-            self._status_requested = False
-            self._next_status = now + self.status_interval
-            self.write_status()
+        if self.status_path:
+            due = False
+            if self._status_requested:
+                if self._status_due is None:
+                    self._status_due = now + STATUS_DEFER_MAX
+                due = not events or now >= self._status_due
+            if due or now >= self._next_status:
+                self._status_requested = False
+                self._status_due = None
+                self._next_status = now + self.status_interval
+                self.write_status()
 
     def stop(self):
         """Ask the loop to end; safe from a signal handler or another thread."""
@@ -501,6 +518,19 @@ def parse_timing(text):
     return out
 
 
+def warm_up(provider):
+    """Pay the crypto library's first-use costs at start, not in the first
+    handshake a waiting connection feels: OpenSSL sets ChaCha20-Poly1305 up
+    on its first use (~0.5 ms here), and each handshake message runs every
+    primitive below once. Uses only the provider contract (core/cryptoapi.py)."""
+    key = provider.random_bytes(32)
+    box = provider.aead(key)
+    box.open(0, box.seal(0, b"", b""), b"")
+    provider.x25519(key, provider.x25519_public(key))
+    provider.hmac_blake2s(key, b"")
+    provider.blake2s(b"", 16, key)
+
+
 def open_tunnel(conf, ifname, provider, status_path=None, status_interval=STATUS_INTERVAL,
                 device_factory=None, resolver=resolve, timing=None, switches=None):
     """Build the whole userspace tunnel for a parsed WgConfig: device and
@@ -517,6 +547,7 @@ def open_tunnel(conf, ifname, provider, status_path=None, status_interval=STATUS
         setattr(dev.timing, name, value)
     if switches is None:
         switches = offload.Switches.from_env()
+    warm_up(provider)
     tun = bind = None
     try:
         bind = bind_mod.UdpBind(iface.listen_port or 0, switches=switches)
@@ -545,8 +576,9 @@ def open_tunnel(conf, ifname, provider, status_path=None, status_interval=STATUS
         tun = tun_mod.TunDevice(ifname, switches=switches)
         if switches.writer:
             tun.start_writer()
-        log.info("offloads: TUN vnet header=%s TSO=%s coalesce=%s writer thread=%s, UDP GSO=%s GRO=%s",
-                 tun.vnet_hdr, tun.tso, tun.coalesce, switches.writer, bind.gso, bind.gro)
+        log.info("offloads: TUN vnet header=%s TSO=%s coalesce=%s writer thread=%s, UDP GSO=%s GRO=%s "
+                 "receive buffer=%d KB", tun.vnet_hdr, tun.tso, tun.coalesce, switches.writer, bind.gso,
+                 bind.gro, bind.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 1024)
         installed = tun_mod.configure_link(tun.name, iface.addresses, mtu, routes)
         skipped = [r for r in routes if r not in installed]
         if skipped:

@@ -21,6 +21,9 @@ OS boundary (narrow, with FakeKernelNetlink beside it in kernel_fake.py):
 
 PyrouteNetlink implements it with pyroute2's IPRoute and its WireGuard
 generic-netlink class (no NDB: threads and sqlite have no place on a router).
+The agent uses wgnetlink.LeanNetlink: the reads on the standard library's
+netlink, every change through PyrouteNetlink in a short-lived child, so
+pyroute2 (15-20 MB) never loads into the always-on process.
 
 Key material: keys are bytes inside; base64 only at the pyroute2 boundary;
 no repr or status prints a private or preshared key.
@@ -309,35 +312,20 @@ class PyrouteNetlink(object):
 
     @staticmethod
     def _merge_peer(state, peer):
-        # A dump may split one peer's allowed IPs over several messages.
-        pub = _unb64(_nla_value(peer.get_attr("WGPEER_A_PUBLIC_KEY")))
         psk = _nla_value(peer.get_attr("WGPEER_A_PRESHARED_KEY"))
-        psk = _unb64(psk) if psk else None
-        if psk == ZERO_KEY:
-            psk = None
         ep = peer.get_attr("WGPEER_A_ENDPOINT")
-        endpoint = (ep["addr"], ep["port"]) if ep is not None and ep.get("addr") else None
-        if endpoint is not None and endpoint[0] in ("0.0.0.0", "::"):
-            endpoint = None
-        allowed = set()
-        for a in peer.get_attr("WGPEER_A_ALLOWEDIPS") or ():
-            if a.get("addr"):
-                allowed.add(a["addr"])
         hs = peer.get_attr("WGPEER_A_LAST_HANDSHAKE_TIME")
-        last = (hs["tv_sec"] + hs["tv_nsec"] / 1e9) if hs is not None else 0.0
-        rx = peer.get_attr("WGPEER_A_RX_BYTES") or 0
-        tx = peer.get_attr("WGPEER_A_TX_BYTES") or 0
-        keepalive = peer.get_attr("WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL") or 0
-        old = state.peers.get(pub)
-        if old is not None:
-            allowed |= old.settings.allowed_ips
-            endpoint = endpoint or old.settings.endpoint
-            psk = psk or old.settings.preshared_key
-            keepalive = keepalive or old.settings.persistent_keepalive
-            last = max(last, old.last_handshake)
-            rx, tx = max(rx, old.rx_bytes), max(tx, old.tx_bytes)
-        settings = PeerSettings(pub, psk, endpoint, allowed, keepalive)
-        state.peers[pub] = PeerState(settings, last, rx, tx)
+        merge_peer(state, {
+            "public_key": _unb64(_nla_value(peer.get_attr("WGPEER_A_PUBLIC_KEY"))),
+            "preshared_key": _unb64(psk) if psk else None,
+            "endpoint": (ep["addr"], ep["port"]) if ep is not None and ep.get("addr") else None,
+            "allowed_ips": set(a["addr"] for a in peer.get_attr("WGPEER_A_ALLOWEDIPS") or ()
+                               if a.get("addr")),
+            "last_handshake": (hs["tv_sec"] + hs["tv_nsec"] / 1e9) if hs is not None else 0.0,
+            "rx_bytes": peer.get_attr("WGPEER_A_RX_BYTES") or 0,
+            "tx_bytes": peer.get_attr("WGPEER_A_TX_BYTES") or 0,
+            "persistent_keepalive": peer.get_attr("WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL") or 0})
+
 
     def wg_apply(self, ifname, change):
         wg = self._wgsock()
@@ -347,6 +335,34 @@ class PyrouteNetlink(object):
             raise
         except Exception as e:
             raise KernelError("the kernel refused the WireGuard settings for %s: %s" % (ifname, e)) from e
+
+
+def merge_peer(state, peer):
+    """Add one peer of a device dump ({public_key, preshared_key, endpoint,
+    allowed_ips, last_handshake, rx_bytes, tx_bytes, persistent_keepalive},
+    as PyrouteNetlink and wgnetlink.py decode it) to `state`. A dump may
+    split one peer's allowed IPs over several messages: parts are merged."""
+    pub = peer["public_key"]
+    psk = peer["preshared_key"]
+    if psk == ZERO_KEY:
+        psk = None
+    endpoint = peer["endpoint"]
+    if endpoint is not None and endpoint[0] in ("0.0.0.0", "::"):
+        endpoint = None
+    allowed = set(peer["allowed_ips"])
+    last = peer["last_handshake"]
+    rx, tx = peer["rx_bytes"], peer["tx_bytes"]
+    keepalive = peer["persistent_keepalive"]
+    old = state.peers.get(pub)
+    if old is not None:
+        allowed |= old.settings.allowed_ips
+        endpoint = endpoint or old.settings.endpoint
+        psk = psk or old.settings.preshared_key
+        keepalive = keepalive or old.settings.persistent_keepalive
+        last = max(last, old.last_handshake)
+        rx, tx = max(rx, old.rx_bytes), max(tx, old.tx_bytes)
+    settings = PeerSettings(pub, psk, endpoint, allowed, keepalive)
+    state.peers[pub] = PeerState(settings, last, rx, tx)
 
 
 def _nla_value(attr):
@@ -421,7 +437,12 @@ class KernelTunnel(object):
 
     def __init__(self, ifname, netlink=None):
         self.ifname = ifname
-        self.netlink = netlink if netlink is not None else PyrouteNetlink()
+        if netlink is None:
+            # Reads and removal on the standard library, changes in a forked
+            # child on pyroute2 (wgnetlink.py): no pyroute2 in the agent.
+            from .wgnetlink import LeanNetlink
+            netlink = LeanNetlink()
+        self.netlink = netlink
         self.last_change = None
 
     def apply(self, desired, addresses=(), mtu=1420, routes=()):
@@ -429,6 +450,12 @@ class KernelTunnel(object):
         difference as one message (nothing when there is none), then
         addresses, MTU/up and routes. Returns the WireGuard Change."""
         nl = self.netlink
+        if hasattr(nl, "apply"):
+            # LeanNetlink: all of the below at once, in a child (wgnetlink.py),
+            # which also logs the change.
+            change = nl.apply(self.ifname, desired, list(addresses), mtu, list(routes))
+            self.last_change = change
+            return change
         if nl.link_index(self.ifname) is None:
             try:
                 nl.create_wireguard(self.ifname)

@@ -70,6 +70,8 @@ class Switches:
     VPNSPOT_UDP_GSO=0       UDP_SEGMENT sends (on)
     VPNSPOT_UDP_GRO=0       UDP_GRO receives (on)
     VPNSPOT_TUN_WRITER=1    TUN writes on a second thread (tun.TunDevice.start_writer)
+    (and, read by bind.py: VPNSPOT_UDP_BUFFER=0 leaves the UDP socket buffers
+    at the kernel's default instead of 7 MB)
     """
 
     NAMES = ("tso", "coalesce", "gso", "gro", "writer")

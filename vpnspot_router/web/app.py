@@ -361,7 +361,7 @@ def app(backend, config, clock=time.monotonic):
                 flash("ok", "Server choice saved.")
                 return bottle.redirect("/servers", 303)
         return render("servers.tpl", status=400 if error else 200, title="Servers",
-                      active="servers", error=error, data=_servers(backend))
+                      active="servers", error=error, data=_servers(backend), own=_own(backend))
 
     @web.route("/settings", method=["GET", "POST"])
     @page
@@ -383,11 +383,14 @@ def app(backend, config, clock=time.monotonic):
                       active="settings", error=error, field=field, s=current,
                       warning=KILL_SWITCH_OFF_WARNING)
 
+    def wireguard(status=200, error=None, result=None):
+        return render("wireguard.tpl", status=status, title="WireGuard", active="wireguard",
+                      error=error, result=result, own=_own(backend))
+
     @web.get("/wireguard")
     @page
     def wireguard_page():
-        return render("wireguard.tpl", title="WireGuard", active="wireguard", error=None,
-                      result=None)
+        return wireguard()
 
     @web.post("/wireguard/import")
     @page
@@ -400,17 +403,45 @@ def app(backend, config, clock=time.monotonic):
         else:
             text = form("text", 64 * 1024 + 1)
         if not text.strip():
-            return render("wireguard.tpl", status=400, title="WireGuard", active="wireguard",
-                          error={"message": "choose a .conf file or paste its text", "line": None,
-                                 "field": None}, result=None)
+            return wireguard(400, error={"message": "choose a .conf file or paste its text",
+                                         "line": None, "field": None})
         try:
             result = backend.import_wg_config(text)
         except BackendError as e:
-            return render("wireguard.tpl", status=400, title="WireGuard", active="wireguard",
-                          error={"message": e.message, "line": e.line, "field": e.field},
-                          result=None)
-        return render("wireguard.tpl", title="WireGuard", active="wireguard", error=None,
-                      result=result)
+            return wireguard(400, error={"message": e.message, "line": e.line, "field": e.field})
+        return wireguard(result=result)
+
+    @web.post("/wireguard/use")
+    @page
+    def wireguard_use():
+        """Use the imported file: server_source own, applied by the agent at once."""
+        try:
+            done = backend.use_own_server()
+        except BackendError as e:
+            flash("error", e.message)
+            return bottle.redirect("/wireguard", 303)
+        if done.get("problem"):
+            flash("error", "Saved, but the router cannot use it: %s" % done["problem"])
+        elif done.get("applied"):
+            flash("ok", "Your own server is now in use: all traffic of your home goes through "
+                        "the tunnel to it.")
+        else:
+            flash("ok", "Saved. The VPN Spot agent is not running; it uses your own server "
+                        "when it starts.")
+        return bottle.redirect("/wireguard", 303)
+
+    @web.post("/wireguard/vpnspot")
+    @page
+    def wireguard_vpnspot():
+        try:
+            done = backend.use_vpnspot_servers()
+        except BackendError as e:
+            flash("error", e.message)
+            return bottle.redirect("/wireguard", 303)
+        flash("ok", "VPN Spot servers are in use again." if done.get("applied") else
+              "Saved. The VPN Spot agent is not running; it uses VPN Spot servers when it "
+              "starts.")
+        return bottle.redirect("/wireguard", 303)
 
     @web.post("/wireguard/export")
     @page
@@ -566,6 +597,15 @@ def _servers(backend):
         return {"selected": "fastest", "region": "fastest", "servers": [], "note": e.message}
     except BackendError as e:
         return {"selected": "fastest", "region": "fastest", "servers": [], "note": e.message}
+
+
+def _own(backend):
+    """The own-server box of the WireGuard and servers pages; a backend
+    that cannot tell says so rather than failing the page."""
+    try:
+        return backend.own_server()
+    except BackendError as e:
+        return {"in_use": False, "imported": None, "locked": None, "problem": e.message}
 
 
 def _settings_changes(current, form):

@@ -41,6 +41,17 @@ STATE_TEXT = {
     "not-enrolled": "This router is not signed in to a VPN Spot account yet.",
     "unknown": "The agent is not running, so the state of the tunnel is not known.",
 }
+# The status text while the household's own server carries the tunnel.
+OWN_STATE_TEXT = {
+    "protected": "Protected: all traffic of your home goes through the tunnel to your own "
+                 "WireGuard server.",
+    "connecting": "Connecting to your own WireGuard server.",
+}
+OWN_SERVER_NOTE = ("Your own WireGuard server is in use: the router does not contact VPN Spot "
+                   "and sends it no reports while it is; the traffic chart below counts only "
+                   "traffic through VPN Spot servers.")
+OWN_SERVER_IN_USE = ("your own WireGuard server is in use; choose \"Use VPN Spot servers\" on "
+                     "the WireGuard page first")
 KILL_SWITCH_OFF_WARNING = ("The kill switch is off. If the tunnel drops, your devices keep "
                            "using the internet directly through your internet provider, who "
                            "can then see which sites they visit.")
@@ -67,8 +78,11 @@ class Backend:
 
     def status(self):
         """{state, state_text, enrolled, account, server: {id, region, city, country}|None,
-        uptime_s, handshake_age_s, public_ip, rx_rate, tx_rate, rx_total, tx_total,
-        kill_switch, notes: [str]}; numbers may be None when unknown."""
+        uptime_s, handshake_age_s, public_ip, public_ip_vpnspot, public_ip_text, rx_rate,
+        tx_rate, rx_total, tx_total, kill_switch, notes: [str]}; numbers may be None when
+        unknown. public_ip: the address the VPN Spot service saw through the tunnel (None
+        until checked); public_ip_vpnspot: whether it is a VPN Spot exit (None unknown);
+        public_ip_text: what the page shows for it ("checking...", "not checked: ...")."""
         raise NotImplementedError
 
     def traffic(self):
@@ -107,6 +121,21 @@ class Backend:
     def export_wg_config(self, include_private):
         raise NotImplementedError
 
+    def own_server(self):
+        """{"in_use": bool, "imported": {endpoint, peers, addresses}|None,
+        "locked": why|None, "problem": str|None}: the household's own server."""
+        raise NotImplementedError
+
+    def use_own_server(self):
+        """server_source own, with the imported file; -> {"applied": bool,
+        "problem": str|None}. FieldError when nothing usable was imported or
+        the provider locked the choice; nothing changes then."""
+        raise NotImplementedError
+
+    def use_vpnspot_servers(self):
+        """server_source vpnspot; -> {"applied": bool}."""
+        raise NotImplementedError
+
     def open_debug(self, ttl):
         """-> token; only its holder may see or close the session."""
         raise NotImplementedError
@@ -137,7 +166,7 @@ class Backend:
 def settings_view(settings):
     """Settings -> the dict settings() returns (text values, locks with why)."""
     values = {}
-    for key in HOUSEHOLD_KEYS + ("region", "server", "enabled"):
+    for key in HOUSEHOLD_KEYS + ("region", "server", "enabled", "server_source"):
         field = config.FIELD_BY_KEY[key]
         values[key] = config.to_text(field, settings.value(key))
     locked = {}
@@ -156,7 +185,7 @@ def apply_changes(text, provisioning, changes, filename):
         doc = uci.parse(text or "", filename)
         changed = False
         for key, value in changes.items():
-            if key not in HOUSEHOLD_KEYS + ("region", "server", "account_email"):
+            if key not in HOUSEHOLD_KEYS + ("region", "server", "account_email", "server_source"):
                 raise FieldError("%s cannot be changed here" % str(key)[:40], field=key)
             try:
                 changed = config.change(doc, settings, key, value) or changed
@@ -215,7 +244,38 @@ def check_wg_text(text, filename):
     if not conf.peers:
         raise FieldError("%s: the file has no [Peer]; add your server's [Peer] section" % filename,
                          field="Peer")
+    if not conf.interface.addresses:
+        raise FieldError("%s:%d: [Interface] has no Address; add the router's tunnel address "
+                         "(Address = 10.0.0.2/32)" % (filename, conf.interface.line or 1),
+                         field="Address", line=conf.interface.line)
+    if not [p for p in conf.peers if p.endpoint]:
+        # The router starts the tunnel, so it must know where the server is.
+        raise FieldError("%s:%d: no [Peer] has an Endpoint; add your server's Endpoint = "
+                         "host:port" % (filename, conf.peers[0].line or 1), field="Endpoint",
+                         line=conf.peers[0].line)
     return conf
+
+
+def own_summary(conf):
+    """What the WireGuard page shows of an imported file (no key)."""
+    host, port = [p.endpoint for p in conf.peers if p.endpoint][0]
+    return {"endpoint": "%s:%d" % ("[%s]" % host if ":" in host else host, port),
+            "peers": len(conf.peers),
+            "addresses": ["%s/%d" % a for a in conf.interface.addresses]}
+
+
+def own_warnings(conf):
+    """What a household should know before using this file for all its traffic."""
+    out = []
+    if ("0.0.0.0", 0) not in [a for p in conf.peers for a in p.allowed_ips]:
+        out.append("No [Peer] has AllowedIPs = 0.0.0.0/0: with this file in use, only the "
+                   "addresses its AllowedIPs name go through the tunnel, and the kill switch "
+                   "blocks everything else.")
+    if not conf.interface.dns:
+        out.append("The file has no DNS line: while it is in use your devices' name lookups "
+                   "are blocked, unless you add DNS = to the file or choose another DNS "
+                   "setting in Settings.")
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -287,7 +347,8 @@ class FakeBackend(Backend):
         base = {"enrolled": self.enrolled_email is not None,
                 "account": config.mask_email(self.enrolled_email or ""),
                 "kill_switch": s.kill_switch, "server": None, "uptime_s": None,
-                "handshake_age_s": None, "public_ip": None, "rx_rate": None, "tx_rate": None,
+                "handshake_age_s": None, "public_ip": None, "public_ip_vpnspot": None,
+                "public_ip_text": "-", "rx_rate": None, "tx_rate": None,
                 "rx_total": self.rx_total, "tx_total": self.tx_total, "notes": []}
         if self.enrolled_email is None:
             state = "not-enrolled"
@@ -297,9 +358,22 @@ class FakeBackend(Backend):
             state = "protected"
             base.update({"server": server, "uptime_s": int(now - self.connected_at),
                          "handshake_age_s": int(now - self.connected_at) % 120,
-                         "public_ip": "203.0.113.10", "rx_rate": 1250000, "tx_rate": 98000})
+                         "public_ip": "203.0.113.10", "public_ip_vpnspot": True,
+                         "public_ip_text": "203.0.113.10 (a VPN Spot address, checked "
+                                           "through the tunnel)",
+                         "rx_rate": 1250000, "tx_rate": 98000})
         base["state"] = state
         base["state_text"] = STATE_TEXT[state]
+        if s.server_source == "own" and self.imported is not None:
+            if base["server"]:
+                base["server"] = {"id": "own", "own": True, "region": "-", "city": "-",
+                                  "country": "-",
+                                  "endpoint": own_summary(self.imported)["endpoint"]}
+                base.update({"public_ip": None, "public_ip_vpnspot": None,
+                             "public_ip_text": "not checked: your own server is not part of "
+                                               "VPN Spot"})
+            base["state_text"] = OWN_STATE_TEXT.get(state, base["state_text"])
+            base["notes"].append(OWN_SERVER_NOTE)
         if not s.kill_switch:
             base["notes"].append(KILL_SWITCH_OFF_WARNING)
         return base
@@ -331,6 +405,8 @@ class FakeBackend(Backend):
 
     def select_server(self, server_id):
         self._require_enrolled()
+        if self._settings().server_source == "own":
+            raise FieldError(OWN_SERVER_IN_USE, field="server")
         if server_id == "fastest":
             self._write({"server": "", "region": "fastest"})
         elif server_id in [x["id"] for x in self.server_list]:
@@ -381,7 +457,27 @@ class FakeBackend(Backend):
 
     def import_wg_config(self, text):
         self.imported = check_wg_text(text, "uploaded.conf")
-        return {"peers": len(self.imported.peers), "warnings": list(self.imported.warnings)}
+        return {"peers": len(self.imported.peers),
+                "warnings": list(self.imported.warnings) + own_warnings(self.imported)}
+
+    def own_server(self):
+        s = self._settings()
+        return {"in_use": s.server_source == "own",
+                "imported": own_summary(self.imported) if self.imported is not None else None,
+                "locked": settings_view(s)["locked"].get("server_source"), "problem": None}
+
+    def use_own_server(self):
+        if self.imported is None:
+            raise FieldError("there is no imported configuration yet; import your server's "
+                             ".conf first", field="conf")
+        self._write({"server_source": "own"})
+        self.connected_at = self.clock()
+        return {"applied": True, "problem": None}
+
+    def use_vpnspot_servers(self):
+        self._write({"server_source": "vpnspot"})
+        self.connected_at = self.clock()
+        return {"applied": True}
 
     def export_wg_config(self, include_private):
         conf = self.imported

@@ -19,6 +19,10 @@ NotAvailable or a "not available yet" text; none pretends):
   real   import / export              wg-quick text checked by core/wgconf.py, kept in
                                       STATE/wg-household.conf (0600); export reads
                                       the agent's config (agent.json "wg_config")
+  real   own server                   use_own_server / use_vpnspot_servers write the
+                                      option server_source (the provider's lock applies)
+                                      AND send it to the running agent (control socket
+                                      "server_source"), which switches at once
   real   debug session                opened, shown and closed in the agent through its
                                       control socket: the entries are the agent's own
                                       (transitions, endpoints, LAN neighbours), in its RAM
@@ -28,8 +32,13 @@ NotAvailable or a "not available yet" text; none pretends):
   real   DNS and MTU checks           checks.py, sent from here out of the tunnel
                                       interface to the resolver the agent's server gave;
                                       the handshake check reads the tunnel's status
-  stub   public_ip: needs a "what is my address" answer from the VPN Spot side
-         through the tunnel, which the provider API does not offer yet
+  real   public_ip                    agent.json "exit_address": the address the VPN
+                                      Spot service's connection check (GET /v1/connection)
+                                      saw, asked by the agent out of the tunnel interface
+                                      (exitcheck.py), and whether it is a VPN Spot exit;
+                                      "checking..." until the first answer, a warning when
+                                      the address is not VPN Spot's, "not checked" with
+                                      the household's own server
   stub   traffic: reads STATE/accounting.json, the agent's checkpoint (written at
          most every checkpoint period, so the chart lags the live counters)
 
@@ -47,13 +56,19 @@ from vpnspot_router.core.wgconf import ConfigError, parse as wg_parse
 from vpnspot_router.store import FileStore, pid_alive
 
 from .backend import (Backend, BackendError, FieldError, HOUSEHOLD_KEYS, KILL_SWITCH_OFF_WARNING,
-                      NotAvailable, STATE_TEXT, apply_changes, check_wg_text, render_wg_config,
+                      NotAvailable, OWN_SERVER_IN_USE, OWN_SERVER_NOTE, OWN_STATE_TEXT, STATE_TEXT,
+                      apply_changes, check_wg_text, own_summary, own_warnings, render_wg_config,
                       settings_view)
 
 HANDSHAKE_FRESH = 180
-# The public address must come from the VPN Spot side, through the tunnel;
-# the provider API has no such answer yet.
-NOT_YET = "not available yet: the VPN Spot service does not report it yet"
+OWN_CONFIG = "wg-household.conf"        # = driver.OWN_CONFIG (not imported: the agent's module)
+# What the status page says of the public address seen through the tunnel
+# (agent.json "exit_address", written by the agent's exitcheck.py).
+CHECKING = "checking..."
+OWN_SERVER_TEXT = "not checked: your own server is not part of VPN Spot"
+NOT_VPNSPOT_WARNING = ("Warning: through the tunnel, the VPN Spot service sees your traffic come "
+                       "from %s, which is NOT a VPN Spot address: your traffic is not protected "
+                       "by VPN Spot. Choose another server, or contact VPN Spot support.")
 # Asked of the tunnel's resolver when the API is addressed by number: the
 # root, which every recursive resolver answers.
 CHECK_NAME = "."
@@ -181,6 +196,10 @@ class RealBackend(Backend):
     def servers(self):
         from vpnspot_router.provider.client import ProviderError
         s = self._settings()
+        if s.server_source == "own":
+            # The router does not contact VPN Spot while the own server is in use.
+            return {"selected": s.server or "fastest", "region": s.region, "servers": [],
+                    "note": "VPN Spot's servers are not listed while your own server is in use."}
         device = self._device()
         if not device:
             raise BackendError("sign in with your VPN Spot account first")
@@ -209,6 +228,8 @@ class RealBackend(Backend):
                 "note": note}
 
     def select_server(self, server_id):
+        if self._settings().server_source == "own":
+            raise FieldError(OWN_SERVER_IN_USE, field="server")
         if server_id == "fastest":
             self.change_settings({"server": "", "region": "fastest"})
             self._reconnect({"cmd": "connect", "region": "fastest"})
@@ -240,8 +261,9 @@ class RealBackend(Backend):
 
     def _reconnect(self, request):
         """The choice is saved either way; a running agent also acts on it now
-        (without one, it takes the saved choice when it starts)."""
-        if self._agent() is not None:
+        (without one, it takes the saved choice when it starts). With the
+        own server in use the choice waits for the switch back."""
+        if self._agent() is not None and self._settings().server_source != "own":
             self._control(request, required=False)
 
     # -- status -----------------------------------------------------------------
@@ -254,7 +276,8 @@ class RealBackend(Backend):
         tunnel = _read_json(os.path.join(self.run_dir, "tunnel.json"))
         out = {"enrolled": enrolled, "account": config.mask_email(s.account_email),
                "kill_switch": s.kill_switch, "server": None, "uptime_s": None,
-               "handshake_age_s": None, "public_ip": None, "rx_rate": None, "tx_rate": None,
+               "handshake_age_s": None, "public_ip": None, "public_ip_vpnspot": None,
+               "public_ip_text": "-", "rx_rate": None, "tx_rate": None,
                "rx_total": None, "tx_total": None, "notes": []}
         running = bool(tunnel and tunnel.get("running"))
         if tunnel:
@@ -284,7 +307,11 @@ class RealBackend(Backend):
             plan = live.get("plan") or {}
             if plan.get("kill_switch") in ("on", "off"):
                 out["kill_switch"] = plan["kill_switch"] == "on"
-            if sup.get("server"):
+            if sup.get("server_source") == "own":
+                if sup.get("own_endpoint"):
+                    out["server"] = {"id": "own", "own": True, "endpoint": sup["own_endpoint"],
+                                     "region": "-", "city": "-", "country": "-"}
+            elif sup.get("server"):
                 info = self._server_info.get(sup["server"]) or self._lookup_server(sup["server"])
                 out["server"] = {"id": sup["server"],
                                  "region": (info or {}).get("region") or sup.get("server_region")
@@ -294,7 +321,9 @@ class RealBackend(Backend):
             enrolled = enrolled or bool(live.get("enrolled"))
             out["enrolled"] = enrolled
         fresh = out["handshake_age_s"] is not None and out["handshake_age_s"] < HANDSHAKE_FRESH
-        if not enrolled:
+        # Which server the tunnel goes to: the running agent's word, else the setting.
+        own = sup.get("server_source") == "own" if live is not None else s.server_source == "own"
+        if not enrolled and not own:
             state = "not-enrolled"
         elif live is not None and sup:
             if sup.get("state") == "connected" and running and fresh:
@@ -311,7 +340,18 @@ class RealBackend(Backend):
             state = "unknown"
         out["state"] = state
         out["state_text"] = STATE_TEXT[state]
-        out["notes"].append("Public address seen through the tunnel: " + NOT_YET + ".")
+        if own:
+            out["state_text"] = OWN_STATE_TEXT.get(state, out["state_text"])
+            out["notes"].append(OWN_SERVER_NOTE)
+            if sup.get("own_problem"):
+                out["notes"].append("Your own server cannot be used: %s" % sup["own_problem"])
+        # The household's own server is never checked (exitcheck.py): say so
+        # even before the agent has written it.
+        exit_entry = {"state": "own_server"} if own else (live or {}).get("exit_address")
+        address, vpnspot, text = public_address(exit_entry, state, live is not None, now)
+        out["public_ip"], out["public_ip_vpnspot"], out["public_ip_text"] = address, vpnspot, text
+        if vpnspot is False:
+            out["notes"].append(NOT_VPNSPOT_WARNING % address)
         if not out["kill_switch"]:
             out["notes"].append(KILL_SWITCH_OFF_WARNING)
         return out
@@ -341,12 +381,48 @@ class RealBackend(Backend):
         os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
         old = os.umask(0o077)
         try:
-            FileStore(os.path.join(self.state_dir, "wg-household.conf")).write(text.encode("utf-8"))
+            FileStore(os.path.join(self.state_dir, OWN_CONFIG)).write(text.encode("utf-8"))
         finally:
             os.umask(old)
-        return {"peers": len(conf.peers), "warnings": list(conf.warnings)
-                + ["The agent uses this file once its supervisor supports household servers; "
-                   "that is not available yet."]}
+        return {"peers": len(conf.peers), "warnings": list(conf.warnings) + own_warnings(conf)}
+
+    def _imported(self):
+        """The saved own-server file, parsed, or None (missing or unusable)."""
+        try:
+            with open(os.path.join(self.state_dir, OWN_CONFIG), encoding="utf-8") as f:
+                return check_wg_text(f.read(), os.path.join(self.state_dir, OWN_CONFIG))
+        except (OSError, UnicodeError, BackendError):
+            return None
+
+    def own_server(self):
+        s = self._settings()
+        conf = self._imported()
+        sup = ((self._agent() or {}).get("supervisor")) or {}
+        return {"in_use": s.server_source == "own",
+                "imported": own_summary(conf) if conf is not None else None,
+                "locked": settings_view(s)["locked"].get("server_source"),
+                "problem": sup.get("own_problem") if sup.get("server_source") == "own" else None}
+
+    def use_own_server(self):
+        if self._imported() is None:
+            raise FieldError("there is no usable imported configuration; import your server's "
+                             ".conf first", field="conf")
+        self.change_settings({"server_source": "own"})
+        return self._switch("own")
+
+    def use_vpnspot_servers(self):
+        self.change_settings({"server_source": "vpnspot"})
+        return self._switch("vpnspot")
+
+    def _switch(self, source):
+        """The setting is saved; a running agent switches now (without one,
+        it starts on the saved choice)."""
+        if self._agent() is None:
+            return {"applied": False, "problem": None}
+        answer = self._control({"cmd": "server_source", "source": source}, required=False)
+        if answer is None:
+            return {"applied": False, "problem": None}
+        return {"applied": True, "problem": answer.get("problem")}
 
     def export_wg_config(self, include_private):
         agent = _read_json(os.path.join(self.run_dir, "agent.json")) or {}
@@ -501,6 +577,29 @@ class RealBackend(Backend):
             if in_use.get("backend") == "kernel":
                 out["crypto"] = "kernel WireGuard"
         return out
+
+
+def public_address(entry, state, agent_running, now):
+    """(address or None, VPN Spot exit True/False/None, text for the page)
+    from agent.json's "exit_address" (see exitcheck.py for its forms)."""
+    kind = (entry or {}).get("state")
+    if kind == "checked" and entry.get("address"):
+        ago = _ago(max(0, now - (entry.get("checked_at") or now)))
+        if entry.get("vpnspot"):
+            return entry["address"], True, "%s (a VPN Spot address, checked %s ago)" % (
+                entry["address"], ago)
+        return entry["address"], False, "%s: NOT a VPN Spot address (checked %s ago)" % (
+            entry["address"], ago)
+    if kind == "own_server":
+        return None, None, OWN_SERVER_TEXT
+    if kind == "failed":
+        return None, None, ("not checked: %s; the router tries again shortly"
+                            % (entry.get("error") or "no answer"))
+    if kind == "checking" or (agent_running and state == "protected"):
+        return None, None, CHECKING
+    if state == "protected":
+        return None, None, "not checked: the VPN Spot agent does not manage this tunnel"
+    return None, None, "-"
 
 
 def _ms(value):

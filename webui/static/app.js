@@ -32,6 +32,7 @@
       set("rx_rate", st.rx_rate === null ? "-" : fmtBytes(st.rx_rate) + "/s");
       set("tx_rate", st.tx_rate === null ? "-" : fmtBytes(st.tx_rate) + "/s");
       set("kill_switch", st.kill_switch ? "on" : "OFF");
+      set("public_ip", st.public_ip_text || st.public_ip || "-");
     }).catch(function () {});
   }
   function refreshCharts() {

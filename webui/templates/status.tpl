@@ -8,11 +8,11 @@
 <p class="warning">{{note}}</p>
 % end
 <dl class="facts">
-  <dt>Server</dt><dd data-field="server">{{('%s (%s, %s)' % (st['server']['id'], st['server']['city'], st['server']['country'])) if st['server'] else '-'}}</dd>
+  <dt>Server</dt><dd data-field="server">{{('Your own server (%s)' % st['server']['endpoint']) if st['server'] and st['server'].get('own') else ('%s (%s, %s)' % (st['server']['id'], st['server']['city'], st['server']['country'])) if st['server'] else '-'}}</dd>
   <dt>Region</dt><dd data-field="region">{{st['server']['region'] if st['server'] else '-'}}</dd>
   <dt>Connected for</dt><dd data-field="uptime">{{fmt('duration', st['uptime_s'])}}</dd>
   <dt>Last handshake</dt><dd data-field="handshake">{{fmt('duration', st['handshake_age_s']) + ' ago' if st['handshake_age_s'] is not None else '-'}}</dd>
-  <dt>Public address (seen through the tunnel)</dt><dd data-field="public_ip">{{st['public_ip'] or 'not available yet'}}</dd>
+  <dt>Public address (seen through the tunnel)</dt><dd data-field="public_ip">{{st.get('public_ip_text') or st['public_ip'] or '-'}}</dd>
   <dt>Receiving</dt><dd data-field="rx_rate">{{fmt('rate', st['rx_rate'])}}</dd>
   <dt>Sending</dt><dd data-field="tx_rate">{{fmt('rate', st['tx_rate'])}}</dd>
   <dt>Kill switch</dt><dd data-field="kill_switch">{{'on' if st['kill_switch'] else 'OFF'}}</dd>
