@@ -342,11 +342,48 @@ def cmd_service_agent(args):
             return pc.load_device(args.state_dir)
         except OSError:
             return None
+    web = _web_holder(args)
     try:
         return agent.run(load_device)
     except (fw_mod.FirewallError, rt_mod.RoutingError, OSError) as e:
         log.error("agent failed: %s", e)
         return EXIT_FAILURE
+    finally:
+        if web is not None:
+            web.stop()
+            web.close()
+
+
+def _web_holder(args):
+    """--web-listen: hold the web UI's sockets in a thread of this process and
+    start `vpnspot web` when a browser connects (webholder.py). The holder
+    imports nothing the agent does not hold already; the web process loads
+    bottle and ssl itself and exits when idle."""
+    if not getattr(args, "web_listen", None):
+        return None
+    from vpnspot_router import webholder
+    host, sep, port = args.web_listen.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not port.isdigit() or host in ("", "0.0.0.0", "::"):
+        log.error("--web-listen takes the LAN address and port, e.g. 192.168.1.1:443; "
+                  "the web UI is not served")
+        return None
+    extra = ["--state", args.state_dir, "--config-dir", args.config_dir, "--run-dir", args.run_dir]
+    for name in args.web_name or ():
+        extra += ["--name", name]
+
+    def command(fds):
+        return webholder.web_command(args.web_listen, fds, args.web_idle_exit,
+                                     args.web_redirect_port, extra)
+
+    def say(text):
+        log.warning("web UI: %s", text)
+    holder = webholder.Holder(host, int(port), command, redirect_port=args.web_redirect_port,
+                              log=say)
+    holder.start_thread()       # binds in its thread, retrying while the address is in use
+    log.info("web UI: on demand at %s (started when a browser connects, stops after %d s idle)",
+             args.web_listen, args.web_idle_exit)
+    return holder
 
 
 # The single-instance lock's descriptor: held open for the life of the
@@ -769,6 +806,16 @@ def register(sub):
     agent.add_argument("--lan", default="br-lan")
     agent.add_argument("--wan", default="wan")
     agent.add_argument("--tunnel", default="vpnspot0")
+    agent.add_argument("--web-listen", metavar="ADDR:PORT",
+                       help="hold the web UI's socket on the LAN address and start `vpnspot web` "
+                       "when a browser connects (instead of an always-on web process)")
+    agent.add_argument("--web-redirect-port", type=int, metavar="PORT",
+                       help="also hold a plain-HTTP port that redirects to HTTPS")
+    agent.add_argument("--web-name", action="append", metavar="HOST",
+                       help="another name the web UI answers to (Host header), may repeat")
+    agent.add_argument("--web-idle-exit", type=int, default=300, metavar="SECONDS",
+                       help="the web process stops after this long without a request "
+                       "(default %(default)s)")
     agent.set_defaults(func=cmd_agent)
 
     connect = sub.add_parser("connect", help="connect now (optionally to a region or server)")

@@ -353,20 +353,33 @@ def run_init(root, tmp_path, calls):
     return run_sh(root, '. ./procd.sh; . "${IPKG_INSTROOT}/etc/init.d/vpnspot"; ' + calls, tmp_path)
 
 
-def test_start_service_runs_the_agent_and_web_ui_under_procd_with_respawn_and_logging(staging, tmp_path):
+def test_start_service_runs_the_agent_holding_the_web_ui_socket_under_procd_with_respawn_and_logging(
+        staging, tmp_path):
     log = run_init(staging, tmp_path, "start_service")["procd"]
     assert log[:7] == [
         "open_instance agent",
-        "set_param command /usr/bin/vpnspot agent",
+        # The web UI on demand (the default): the agent holds its socket on
+        # the LAN address (fixtures/network) and the configured port.
+        "set_param command /usr/bin/vpnspot agent --web-listen 192.168.1.1:80",
         "set_param respawn 3600 5 0",
         "set_param stdout 1",
         "set_param stderr 1",
         "set_param term_timeout 15",
         "close_instance",
     ]
-    assert "open_instance web" in log
+    assert "open_instance web" not in log
     # The serial console is shipped off.
     assert "open_instance console" not in log
+
+
+def test_web_on_demand_off_runs_an_always_on_web_instance_on_the_lan_address(staging, tmp_path):
+    text = (staging / "etc/config/vpnspot").read_text().replace("#\toption web_on_demand '1'",
+                                                                "\toption web_on_demand '0'")
+    (staging / "etc/config/vpnspot").write_text(text)
+    log = run_init(staging, tmp_path, "start_service")["procd"]
+    assert log[1] == "set_param command /usr/bin/vpnspot agent"
+    assert log[log.index("open_instance web") + 1] == \
+        "set_param command /usr/bin/vpnspot web --listen 192.168.1.1:80"
 
 
 def test_service_triggers_reload_on_config_change_and_wan_events(staging, tmp_path):

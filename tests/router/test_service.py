@@ -103,7 +103,7 @@ class Service:
                             "--ca", os.path.join(self.pdir, "tls", "ca.pem"),
                             "--resolve", "api.vpnspot.test=%s" % API_ADDR, "--state", self.state)
 
-    def start_agent(self, timing_env=None):
+    def start_agent(self, timing_env=None, extra_args=()):
         env = dict(os.environ)
         for name in ENV:
             env.pop(name, None)
@@ -111,7 +111,7 @@ class Service:
         self.agent = self.lab.popen("router", [
             sys.executable, "-m", "vpnspot_router", "agent", "--config-dir", self.config,
             "--state-dir", self.state, "--run-dir", self.run, "--lan", "br-lan", "--wan", "wan",
-            "--tunnel", T.TUNNEL_IFNAME], env=env)
+            "--tunnel", T.TUNNEL_IFNAME] + list(extra_args), env=env)
         self.house.agent = self.agent
         netns.wait_for(lambda: self.status().get("state") == "connected", timeout=30,
                        what="the supervisor to connect")
@@ -324,6 +324,55 @@ def test_after_a_failover_the_check_sees_the_second_gateway_and_a_second_failove
     netns.wait_for(lambda: entry().get("state") == "checked" and entry().get("server") == "ams-gw",
                    timeout=20, what="a connection check through gw again")
     assert entry()["address"] == T.ROUTER_TUNNEL, entry()
+
+
+WEB_GET = """
+import socket, ssl, sys
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE      # the router's self-signed certificate
+try:
+    with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10) as raw:
+        with ctx.wrap_socket(raw) as s:
+            s.sendall(("GET / HTTP/1.1\\r\\nHost: %s\\r\\nConnection: close\\r\\n\\r\\n"
+                       % sys.argv[1]).encode())
+            print(s.recv(200).split(b"\\r\\n")[0].decode())
+except OSError as e:
+    print("refused: %s" % type(e).__name__)
+"""
+
+
+def test_the_agent_serves_the_web_ui_on_demand_on_the_lan_only_and_lets_it_exit_when_idle(service):
+    """The shipped default (procd: agent --web-listen LAN:PORT): no web
+    process until a browser connects from the LAN; then one answers, exits
+    after its idle time, and the next visit starts it again. The ISP's side
+    gets no answer, and the agent itself never loads the web UI's modules."""
+    service.enroll()
+    service.start_agent(extra_args=["--web-listen", "%s:443" % T.ROUTER_LAN, "--web-idle-exit", "3"])
+    lab = service.lab
+    netns.wait_for(lambda: "web UI: on demand" in lab.read_log(service.agent), timeout=10,
+                   what="the agent's web holder")
+    web_processes = household_demo.web_processes
+    assert web_processes(service.state) == []
+
+    first = lab.run("lan", sys.executable, "-c", WEB_GET, T.ROUTER_LAN, "443").stdout.strip()
+    assert first.startswith("HTTP/1.") and first.split()[1] in ("200", "302", "303"), first
+    assert len(web_processes(service.state)) == 1
+    wan = lab.run("wan", sys.executable, "-c", WEB_GET, T.ROUTER_WAN, "443").stdout.strip()
+    assert wan.startswith("refused"), wan
+
+    netns.wait_for(lambda: web_processes(service.state) == [], timeout=15,
+                   what="the web process to exit after 3 s without a request")
+    again = lab.run("lan", sys.executable, "-c", WEB_GET, T.ROUTER_LAN, "443").stdout.strip()
+    assert again.split()[1] == first.split()[1], (first, again)
+    st = service.status()
+    assert st["state"] == "connected", st
+    memory = driver.control_call(service.run, {"cmd": "memory"})
+    print("\n[web on demand] first visit: %s; WAN side: %s; after idle exit: %s; agent RSS %s kB"
+          % (first, wan, again, memory["rss_kb"]))
+    heavy = [m for m in memory["modules"] if m.split(".")[0] in ("bottle", "ssl", "http")
+             or m.startswith("vpnspot_router.web.")]
+    assert heavy == [], heavy
 
 
 def pcap_text(tally):

@@ -138,7 +138,12 @@ class HouseholdDemo:
         self.agent = self.lab.popen("router", [
             sys.executable, "-m", "vpnspot_router", "agent", "--config-dir", self.config,
             "--state-dir", self.state, "--run-dir", self.run_dir, "--lan", "br-lan",
-            "--wan", "wan", "--tunnel", T.TUNNEL_IFNAME], env=env)
+            "--wan", "wan", "--tunnel", T.TUNNEL_IFNAME,
+            # As the package's init script starts it: the agent holds the web
+            # UI's socket and starts `vpnspot web` when a browser connects.
+            # 127.0.0.1 is the Host the loopback forward's browser sends.
+            "--web-listen", "%s:%d" % (T.ROUTER_LAN, WEB_PORT), "--web-name", "127.0.0.1"],
+            env=env)
         self.house.agent = self.agent
         netns.wait_for(lambda: self.status().get("state") == "connected", timeout=30,
                        what="the agent to connect")
@@ -205,13 +210,12 @@ class HouseholdDemo:
 
     # ------------------------------------------------------------- the web UI
     def start_web(self):
+        """The web UI is the agent's (--web-listen): nothing to start but the
+        loopback forward from the host."""
         lab = self.lab
-        self.web = lab.popen("router", [
-            sys.executable, "-m", "vpnspot_router", "web",
-            "--listen", "%s:%d" % (T.ROUTER_LAN, WEB_PORT), "--name", "127.0.0.1",
-            "--state", self.state, "--config-dir", self.config, "--run-dir", self.run_dir])
-        netns.wait_for(lambda: self._alive(self.web) and "web UI: open" in lab.read_log(self.web),
-                       timeout=20, what="the web UI to listen")
+        netns.wait_for(lambda: self._alive(self.agent)
+                       and "web UI: on demand" in lab.read_log(self.agent),
+                       timeout=20, what="the agent to hold the web UI's socket")
         self.relay = lab.popen(None, [
             sys.executable, "-m", "vpnspot_router.lab.relay", "127.0.0.1:%d" % self.relay_port,
             lab.name("router"), "%s:%d" % (T.ROUTER_LAN, WEB_PORT)])
@@ -228,14 +232,25 @@ class HouseholdDemo:
     def web_checks(self):
         from vpnspot_router.web import tls
         self.cert = os.path.join(self.state, tls.CERT_FILE)
+        before = web_processes(self.state)
         try:
+            if not os.path.exists(self.cert):
+                # A first visit: the web process the agent starts makes the
+                # router's certificate before it answers. The host then
+                # trusts that file, as a household accepts it once.
+                knock(self.url)
+                netns.wait_for(lambda: os.path.exists(self.cert), timeout=20,
+                               what="the web UI's certificate")
             answer = fetch(self.url, self.cert)
             ok = answer[0] == 303 and answer[1].get("Location", "").endswith("/setup/password")
             seen = "%d -> %s" % (answer[0], answer[1].get("Location"))
         except OSError as e:
             ok, seen = False, "error: %s" % e
-        self.claim(ok, "the web UI answers at %s through the loopback forward, certificate "
-                       "verified against the router's own (%s)" % (self.url, seen))
+        after = web_processes(self.state)
+        self.claim(ok and not before and len(after) == 1,
+                   "the web UI answers at %s through the loopback forward, certificate verified "
+                   "against the router's own (%s); the agent started it on demand (web processes "
+                   "before the visit: %d, after: %d)" % (self.url, seen, len(before), len(after)))
         probe = ("import socket,sys\ntry:\n socket.create_connection((sys.argv[1],%d),timeout=2)"
                  "\n print('connected')\nexcept OSError as e:\n print(type(e).__name__)" % WEB_PORT)
         seen = self.lab.run("wan", sys.executable, "-c", probe, T.ROUTER_WAN,
@@ -396,7 +411,7 @@ class HouseholdDemo:
         self.say("The lab stays up; press Ctrl-C to remove it.")
         try:
             while True:
-                for proc in (self.web, self.relay, self.agent):
+                for proc in (self.relay, self.agent):
                     if proc.poll() is not None:
                         self.say("a lab process ended (%s); removing the lab" % proc.args[-1])
                         return
@@ -405,8 +420,24 @@ class HouseholdDemo:
             self.say("\nRemoving the lab.")
 
 
+def web_processes(state):
+    """`vpnspot web` processes serving this lab's router (the agent starts
+    them on demand with --state STATE)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                argv = f.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if "vpnspot_router.cli" in argv and "web" in argv and any(
+                a == "--state" and b == state for a, b in zip(argv, argv[1:])):
+            found.append(pid)
+    return found
+
+
 # Run in the router's namespace: the real backend the web UI uses, over the
-# same files and control socket as `vpnspot web` in start_web().
+# same files and control socket as the `vpnspot web` the agent starts.
 DIAGNOSE = """
 import json, os, sys
 from vpnspot_router import configstore
@@ -483,6 +514,18 @@ def fingerprint(cert_path):
     import hashlib
     digest = hashlib.sha256(der).hexdigest().upper()
     return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+
+
+def knock(url, timeout=20):
+    """One TLS connection without verifying anything: what a browser's first
+    visit does before its user accepts the certificate."""
+    host, _, port = url.split("/")[2].rpartition(":")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection((host, int(port)), timeout=timeout) as raw:
+        with ctx.wrap_socket(raw):
+            pass
 
 
 def fetch(url, cafile, host=None, timeout=10):

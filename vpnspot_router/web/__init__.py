@@ -9,7 +9,9 @@
   tls.py         the self-signed certificate made on first start
   chart.py       the bandwidth chart as inline SVG from accounting totals
   app.py         app(backend, config): routes and templates (webui/)
-  server.py      `vpnspot web`: binds the LAN address, HTTPS, optional redirect
+  server.py      `vpnspot web`: binds the LAN address (or takes the socket from
+                 webholder.py), HTTPS, optional redirect, idle exit
+  httpd.py       the threaded HTTP(S) server, no access log, idle clock
 
 The UI never shows or stores a LAN client address or a destination outside
 an explicit debug session; the backends hand it nothing of the kind.

@@ -37,7 +37,8 @@ class WebConfig:
 
     def __init__(self, host="192.168.1.1", port=443, state_dir="/etc/vpnspot", https=True,
                  allowed_hosts=(), webui_dir=None, max_body=128 * 1024, memory_only=False,
-                 redirect_port=None, names=("vpnspot.lan", "router.lan", "openwrt.lan")):
+                 redirect_port=None, names=("vpnspot.lan", "router.lan", "openwrt.lan"),
+                 state_file=None):
         if host in ("0.0.0.0", "::", ""):
             raise ValueError("the web UI binds one LAN address, never all of them (%r)" % host)
         self.host = host
@@ -48,6 +49,8 @@ class WebConfig:
         self.max_body = max_body
         self.memory_only = memory_only
         self.redirect_port = redirect_port
+        # Sessions and lockout saved here at an idle exit (on-demand mode).
+        self.state_file = state_file
         shown = "[%s]" % host if ":" in host else host
         self.allowed_hosts = [shown] + list(names) + list(allowed_hosts)
 
@@ -81,6 +84,10 @@ def app(backend, config, clock=time.monotonic):
     sessions = security.Sessions(clock)
     lockout = security.Lockout(clock)
     web.config["vpnspot.passwords"] = passwords       # for tests and the server
+    if config.state_file:
+        security.load_state(config.state_file, sessions, lockout)
+        web.config["vpnspot.save_state"] = lambda: security.save_state(config.state_file,
+                                                                       sessions, lockout)
 
     @web.hook("before_request")
     def read_body():

@@ -7,7 +7,12 @@ Rules kept here:
     logged, echoed or kept after the check;
   - one cookie (COOKIE_NAME) holds a random session id; everything else
     (signed-in flag, CSRF token, messages for the next page, the debug
-    session token) lives server-side in RAM and is gone after a restart;
+    session token) lives server-side in RAM. A web process started on
+    demand (webholder.py) exits when idle: it then saves the sessions and
+    the lockout to a file in the RUN directory (tmpfs, 0600, read and
+    removed by the next web process; save_state/load_state), so a household
+    is still signed in, and a guesser still locked out, after an idle exit.
+    A reboot or a crash forgets them, as before;
   - every state-changing request carries the session's CSRF token (form
     field `csrf` or header X-CSRF-Token), compared in constant time;
   - wrong passwords: after MAX_FAILURES in a row sign-in is locked for
@@ -280,3 +285,68 @@ class Guard:
             return start_response(status, headers + [h for h in self.extra
                                                      if h[0].lower() not in names], exc_info)
         return self.app(environ, start)
+
+
+# -- surviving an idle exit (on-demand web process) ------------------------------
+#
+# time.monotonic() is CLOCK_MONOTONIC on Linux: one clock for every process
+# since boot, so the saved timestamps stay comparable in the next process.
+# The file is in the RUN directory (tmpfs): gone at reboot, never on flash.
+
+STATE_VERSION = 1
+
+
+def save_state(path, sessions, lockout):
+    """Write the sessions and the lockout to `path` (0600, atomic rename)."""
+    with sessions.lock:
+        items = [{"sid": s.sid, "csrf": s.csrf, "created": s.created, "last_seen": s.last_seen,
+                  "authenticated": s.authenticated, "flash": [list(f) for f in s.flash],
+                  "debug_token": s.debug_token} for s in sessions.by_id.values()]
+    with lockout.lock:
+        lock = {"failures": lockout.failures, "lockouts": lockout.lockouts,
+                "locked_until": lockout.locked_until}
+    data = json.dumps({"v": STATE_VERSION, "sessions": items, "lockout": lock}).encode()
+    tmp = path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+
+
+def load_state(path, sessions, lockout):
+    """Take over what an earlier web process saved (and remove the file, so
+    it is read once). A missing or unreadable file means a fresh start."""
+    try:
+        with open(path, "rb") as f:
+            data = json.loads(f.read(1 << 20))
+    except (OSError, ValueError):
+        return False
+    finally:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    if not isinstance(data, dict) or data.get("v") != STATE_VERSION:
+        return False
+    now = sessions.clock()
+    try:
+        lock = data.get("lockout") or {}
+        with lockout.lock:
+            lockout.failures = int(lock.get("failures", 0))
+            lockout.lockouts = int(lock.get("lockouts", 0))
+            lockout.locked_until = float(lock.get("locked_until", 0.0))
+        with sessions.lock:
+            for item in (data.get("sessions") or [])[-MAX_SESSIONS:]:
+                s = Session(str(item["sid"]), float(item["created"]))
+                s.csrf = str(item["csrf"])
+                s.last_seen = float(item["last_seen"])
+                s.authenticated = item.get("authenticated") is True
+                s.flash = [tuple(f) for f in item.get("flash") or []]
+                s.debug_token = item.get("debug_token")
+                if now - s.last_seen <= SESSION_IDLE and now - s.created <= SESSION_MAX:
+                    sessions.by_id[s.sid] = s
+    except (KeyError, TypeError, ValueError):
+        return False
+    return True

@@ -4,8 +4,8 @@ Owns the listening sockets: one LAN address (never 0.0.0.0, so the WAN
 side has nothing to connect to), HTTPS with the certificate from tls.py,
 and optionally a plain-HTTP port on the same address that only redirects
 to the HTTPS URL (built from the configured address, never from the
-request's Host). Threads, one per connection, with a timeout, so one slow
-phone cannot hold the UI.
+request's Host). The server itself (threads, TLS, no access log) is in
+httpd.py.
 
 Binding the LAN address alone does not keep the WAN side out: Linux
 accepts a packet for any of its addresses on any interface, so an ISP that
@@ -14,145 +14,98 @@ listening sockets are therefore also tied to the interface that holds the
 address (SO_BINDTODEVICE, e.g. br-lan): a connection arriving on any other
 interface is refused by the kernel, whatever the firewall says.
 
-The access log is off: the standard handler would print every client's
-LAN address, which this product never records.
+Three ways to run (issue 12, memory; see webholder.py):
+  always on      `vpnspot web --listen ADDR:PORT` binds and serves forever;
+  on demand      `vpnspot web --listen ADDR:PORT --on-demand` is only the
+                 socket holder (no bottle, ssl or http.server): it starts
+                 the web process when a browser connects; the agent can
+                 hold the sockets instead (`vpnspot agent --web-listen`);
+  started by a holder  `--listen-fd N [--redirect-fd M] --idle-exit S`:
+                 serve the inherited sockets, save the sessions and exit
+                 after S seconds without a request.
 """
 
-import argparse
 import os
-import socket
-import socketserver
-import ssl
 import sys
-import tempfile
 import threading
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
-# .app (and bottle with it, ~12 MB) is imported only when the UI is served,
-# so registering this command costs the other `vpnspot` commands nothing.
+# Nothing heavy at import: .app (and bottle with it, ~12 MB), .httpd (ssl,
+# http.server, wsgiref) are imported only when the UI is served, so
+# registering this command costs the other `vpnspot` commands, and the
+# on-demand holder, nothing.
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-
-
-class QuietHandler(WSGIRequestHandler):
-    timeout = 30
-
-    def log_message(self, format, *args):
-        pass
-
-    def get_environ(self):
-        env = WSGIRequestHandler.get_environ(self)
-        if isinstance(self.connection, ssl.SSLSocket):
-            # wsgiref guesses the scheme from HTTPS; without it every
-            # redirect Bottle builds would point the browser at http:// on
-            # the TLS port, and the first page after the wizard would fail.
-            env["HTTPS"] = "on"
-        return env
-
-    def get_stderr(self):
-        # wsgiref prints tracebacks here; they carry no client address.
-        return sys.stderr
-
-
-class ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, address, handler, family=socket.AF_INET, ssl_context=None, device=None):
-        self.address_family = family
-        self.ssl_context = ssl_context
-        self.device = device
-        WSGIServer.__init__(self, address, handler)
-
-    def server_bind(self):
-        if self.device:
-            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE,
-                                   self.device.encode())
-        WSGIServer.server_bind(self)
-
-    def get_request(self):
-        sock, addr = self.socket.accept()
-        if self.ssl_context is not None:
-            # The TLS handshake runs in the connection's own thread, on its
-            # first read, so a client that never finishes it blocks nobody.
-            sock = self.ssl_context.wrap_socket(sock, server_side=True,
-                                                do_handshake_on_connect=False)
-        return sock, addr
-
-    def handle_error(self, request, client_address):
-        # The default prints the client's address; say only what failed.
-        exc = sys.exc_info()[1]
-        if not isinstance(exc, (ssl.SSLError, ConnectionError, socket.timeout)):
-            print("vpnspot web: request failed: %s" % type(exc).__name__, file=sys.stderr)
+SESSION_STATE_FILE = "web-sessions.json"
 
 
 def device_of(host):
-    """The interface that holds `host`, from `ip -o addr`; None for loopback
-    addresses (nothing outside the machine reaches them) or when unknown."""
-    import ipaddress
-    import subprocess
-    try:
-        if ipaddress.ip_address(host).is_loopback:
-            return None
-        out = subprocess.run(["ip", "-o", "addr", "show"], capture_output=True, text=True,
-                             timeout=5).stdout
-    except (ValueError, OSError, subprocess.SubprocessError):
-        return None
-    for line in out.splitlines():
-        fields = line.split()
-        if len(fields) > 3 and fields[2] in ("inet", "inet6") \
-                and fields[3].split("/")[0] == host:
-            return fields[1].split("@")[0]
-    return None
+    from vpnspot_router.webholder import device_of as find
+    return find(host)
 
 
-def make_server(wsgi_app, host, port, cert=None, device=None):
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    context = None
-    if cert is not None:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(cert[0], cert[1])
-    server = ThreadingServer((host, port), QuietHandler, family=family, ssl_context=context,
-                             device=device)
-    server.set_app(wsgi_app)
-    return server
+def make_server(wsgi_app, host, port, cert=None, device=None, sock=None, activity=None):
+    from . import httpd
+    return httpd.make_server(wsgi_app, host, port, cert, device, sock=sock, activity=activity)
 
 
 def redirect_app(target_url):
-    def redirect(environ, start_response):
-        start_response("301 Moved Permanently", [("Location", target_url),
-                                                 ("Content-Length", "0"),
-                                                 ("Cache-Control", "no-store")])
-        return [b""]
-    return redirect
+    from . import httpd
+    return httpd.redirect_app(target_url)
 
 
-def serve(backend, config, ready=None):
-    """Run until interrupted. ready(url) is called once the sockets listen."""
+def _inherited(fd):
+    import socket
+    return socket.socket(fileno=fd)
+
+
+def serve(backend, config, ready=None, listen_fd=None, redirect_fd=None, idle_exit=None):
+    """Run until interrupted, or (idle_exit) until no request came for that
+    many seconds. ready(url) is called once the sockets listen."""
     cert = None
     if config.https:
         from .tls import ensure_certificate
         names = [config.host] + [h for h in config.allowed_hosts if not h.startswith("[")]
         cert = ensure_certificate(config.state_dir, list(dict.fromkeys(names)))
+    from . import httpd
     from .app import app
-    device = device_of(config.host)
-    server = make_server(app(backend, config), config.host, config.port, cert, device)
+    activity = httpd.Activity() if idle_exit else None
+    device = None if listen_fd is not None else device_of(config.host)
+    wsgi = app(backend, config)
+    sock = _inherited(listen_fd) if listen_fd is not None else None
+    server = make_server(wsgi, config.host, config.port, cert, device, sock=sock,
+                         activity=activity)
     servers = [server]
-    if config.redirect_port:
+    if config.redirect_port and (listen_fd is None or redirect_fd is not None):
+        rsock = _inherited(redirect_fd) if redirect_fd is not None else None
         servers.append(make_server(redirect_app(config.url()), config.host, config.redirect_port,
-                                   device=device))
+                                   device=device, sock=rsock, activity=activity))
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers[1:]]
+    if idle_exit:
+        threads.append(threading.Thread(target=_exit_when_idle, args=(server, activity, idle_exit),
+                                        daemon=True))
     for t in threads:
         t.start()
     if ready:
         ready(config.url())
     try:
-        server.serve_forever()
+        server.serve_forever(poll_interval=0.2)
     finally:
         for s in servers:
             s.shutdown() if s is not server else None
             s.server_close()
+        save = getattr(getattr(wsgi, "bottle", None), "config", {}).get("vpnspot.save_state")
+        if save is not None:
+            try:
+                save()
+            except OSError as e:
+                print("vpnspot web: sessions not saved (%s): the household signs in again"
+                      % (e.strerror or e), file=sys.stderr)
+
+
+def _exit_when_idle(server, activity, idle_exit):
+    while activity.idle_for() < idle_exit:
+        threading.Event().wait(min(1.0, max(0.1, idle_exit / 10.0)))
+    server.shutdown()
 
 
 def parse_listen(text):
@@ -167,18 +120,29 @@ def parse_listen(text):
 
 
 def cmd_web(args):
-    from .app import WebConfig
     try:
         host, port = parse_listen(args.listen)
     except ValueError as e:
         print("error: %s" % e, file=sys.stderr)
         return EXIT_USAGE
+    if args.on_demand:
+        return hold(args, host, port)
+    from .app import WebConfig
     state_dir = args.state
     if args.fake and state_dir is None:
+        import tempfile
         state_dir = os.path.join(tempfile.gettempdir(), "vpnspot-web-demo")
+    state_file = None
+    if args.idle_exit:
+        # Sessions outlive this process (it exits when idle): a file in the
+        # RUN directory (tmpfs); the demo's in its own state directory.
+        where = state_dir if args.fake else args.run_dir
+        os.makedirs(where, mode=0o700, exist_ok=True)
+        state_file = os.path.join(where, SESSION_STATE_FILE)
     config = WebConfig(host=host, port=port, state_dir=state_dir or "/etc/vpnspot",
                        https=not args.http, allowed_hosts=args.name or (),
-                       redirect_port=args.redirect_port, memory_only=args.fake)
+                       redirect_port=args.redirect_port, memory_only=args.fake,
+                       state_file=state_file)
     if args.fake:
         from .backend import FakeBackend
         backend = FakeBackend()
@@ -196,13 +160,53 @@ def cmd_web(args):
     def ready(url):
         print("web UI: open %s%s" % (url, " (demo: in-memory fake router)" if args.fake else ""),
               flush=True)
+    if args.idle_exit:
+        import signal
+
+        def stop(signum, frame):
+            raise SystemExit(0)         # through serve()'s finally: sessions saved
+        signal.signal(signal.SIGTERM, stop)
     try:
-        serve(backend, config, ready)
+        serve(backend, config, ready, listen_fd=args.listen_fd, redirect_fd=args.redirect_fd,
+              idle_exit=args.idle_exit)
     except OSError as e:
         print("error: cannot listen on %s: %s" % (args.listen, e.strerror or e), file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         pass
+    return EXIT_OK
+
+
+def hold(args, host, port):
+    """`--on-demand`: hold the sockets, start `vpnspot web --listen-fd` per
+    pending connection (webholder.py). Runs until SIGTERM/SIGINT."""
+    import signal
+    from vpnspot_router import webholder
+    extra = []
+    for flag, value in (("--fake", args.fake), ("--http", args.http)):
+        if value:
+            extra.append(flag)
+    for name in args.name or ():
+        extra += ["--name", name]
+    if args.state:
+        extra += ["--state", args.state]
+    extra += ["--config-dir", args.config_dir, "--run-dir", args.run_dir]
+    idle = args.idle_exit or webholder.DEFAULT_IDLE_EXIT
+
+    def command(fds):
+        return webholder.web_command(args.listen, fds, idle, args.redirect_port, extra)
+    holder = webholder.Holder(host, port, command, redirect_port=args.redirect_port)
+    if not holder.bind():
+        return EXIT_FAILURE
+
+    def stop(signum, frame):
+        holder.stop()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    shown = "[%s]" % host if ":" in host else host
+    print("web UI: on demand at %s://%s:%d/ (started when a browser connects, stops after %d s "
+          "idle)" % ("http" if args.http else "https", shown, port, idle), flush=True)
+    holder.run()
     return EXIT_OK
 
 
@@ -224,4 +228,15 @@ def register(sub):
                    help="UCI directory (file vpnspot), as for `vpnspot agent`")
     p.add_argument("--run-dir", default="/run/vpnspot",
                    help="the running agent's status files and control socket")
+    p.add_argument("--on-demand", action="store_true",
+                   help="only hold the listening sockets; start the web UI when a browser "
+                   "connects, and let it stop when idle (saves memory)")
+    p.add_argument("--idle-exit", type=int, metavar="SECONDS",
+                   help="stop after this many seconds without a request (default with "
+                   "--on-demand: 300); sessions are kept in --run-dir for the next start")
+    p.add_argument("--listen-fd", type=int, metavar="FD",
+                   help="serve this inherited listening socket (from the holder) instead of "
+                   "binding --listen")
+    p.add_argument("--redirect-fd", type=int, metavar="FD",
+                   help="the inherited socket for --redirect-port")
     p.set_defaults(func=cmd_web)

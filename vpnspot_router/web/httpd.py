@@ -1,0 +1,148 @@
+"""The HTTP(S) server under `vpnspot web`: threads, TLS, no access log, and
+the idle clock of an on-demand web process.
+
+Owns the wsgiref/socketserver classes (kept out of server.py, so that
+`vpnspot web --on-demand`, the socket holder, never imports http.server,
+ssl or wsgiref). Threads, one per connection, with a timeout, so one slow
+phone cannot hold the UI. A server made over an inherited listening socket
+(`sock`, from webholder.py) neither binds nor closes anything the holder
+still needs: the holder keeps its own copy of the socket.
+
+The access log is off: the standard handler would print every client's
+LAN address, which this product never records.
+"""
+
+import socket
+import socketserver
+import ssl
+import sys
+import threading
+import time
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+
+
+class QuietHandler(WSGIRequestHandler):
+    timeout = 30
+
+    def log_message(self, format, *args):
+        pass
+
+    def get_environ(self):
+        env = WSGIRequestHandler.get_environ(self)
+        if isinstance(self.connection, ssl.SSLSocket):
+            # wsgiref guesses the scheme from HTTPS; without it every
+            # redirect Bottle builds would point the browser at http:// on
+            # the TLS port, and the first page after the wizard would fail.
+            env["HTTPS"] = "on"
+        return env
+
+    def get_stderr(self):
+        # wsgiref prints tracebacks here; they carry no client address.
+        return sys.stderr
+
+
+class Activity:
+    """When the last connection ended, and how many are open: an on-demand
+    web process is idle when none is open and none ended for a while. One
+    object shared by the HTTPS server and the redirect server."""
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self.open = 0
+        self.last = clock()
+        self.lock = threading.Lock()
+
+    def begin(self):
+        with self.lock:
+            self.open += 1
+            self.last = self.clock()
+
+    def end(self):
+        with self.lock:
+            self.open -= 1
+            self.last = self.clock()
+
+    def idle_for(self):
+        with self.lock:
+            return 0.0 if self.open else self.clock() - self.last
+
+
+class ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address, handler, family=socket.AF_INET, ssl_context=None, device=None,
+                 sock=None, activity=None):
+        self.address_family = family
+        self.ssl_context = ssl_context
+        self.device = device
+        self.activity = activity
+        if sock is None:
+            WSGIServer.__init__(self, address, handler)
+            return
+        # An inherited listening socket: already bound (to the device too)
+        # and listening; take it as it is.
+        self.address_family = sock.family
+        WSGIServer.__init__(self, address, handler, bind_and_activate=False)
+        self.socket.close()
+        self.socket = sock
+        self.server_address = sock.getsockname()
+        # No getfqdn() here (HTTPServer.server_bind's reverse lookup): the
+        # pages never use SERVER_NAME, and a lookup could stall the start.
+        self.server_name, self.server_port = self.server_address[:2]
+        self.setup_environ()
+
+    def server_bind(self):
+        if self.device:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE,
+                                   self.device.encode())
+        WSGIServer.server_bind(self)
+
+    def get_request(self):
+        sock, addr = self.socket.accept()
+        if self.ssl_context is not None:
+            # The TLS handshake runs in the connection's own thread, on its
+            # first read, so a client that never finishes it blocks nobody.
+            sock = self.ssl_context.wrap_socket(sock, server_side=True,
+                                                do_handshake_on_connect=False)
+        return sock, addr
+
+    def process_request(self, request, client_address):
+        if self.activity is not None:
+            self.activity.begin()
+        socketserver.ThreadingMixIn.process_request(self, request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            socketserver.ThreadingMixIn.process_request_thread(self, request, client_address)
+        finally:
+            if self.activity is not None:
+                self.activity.end()
+
+    def handle_error(self, request, client_address):
+        # The default prints the client's address; say only what failed.
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, (ssl.SSLError, ConnectionError, socket.timeout)):
+            print("vpnspot web: request failed: %s" % type(exc).__name__, file=sys.stderr)
+
+
+def make_server(wsgi_app, host, port, cert=None, device=None, sock=None, activity=None):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    context = None
+    if cert is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(cert[0], cert[1])
+    server = ThreadingServer((host, port), QuietHandler, family=family, ssl_context=context,
+                             device=device, sock=sock, activity=activity)
+    server.set_app(wsgi_app)
+    return server
+
+
+def redirect_app(target_url):
+    def redirect(environ, start_response):
+        start_response("301 Moved Permanently", [("Location", target_url),
+                                                 ("Content-Length", "0"),
+                                                 ("Cache-Control", "no-store")])
+        return [b""]
+    return redirect
