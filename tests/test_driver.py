@@ -3,7 +3,8 @@ own WireGuard server (option server_source 'own'): the tunnel comes from
 STATE/wg-household.conf with the same kill switch, routing and DNS plan as
 a VPN Spot server; the provider is asked for nothing and the traffic is not
 counted; a missing or damaged file leaves no tunnel and says why; the
-control socket's "server_source" request switches both ways.
+control socket's "server_source" request switches both ways; and a stopped
+tunnel's last status is never taken for the next tunnel's handshake.
 
 Everything here runs in memory: FakeFirewall, FakeRouting, a recording
 tunnel backend, a provider client that fails the test if it is called."""
@@ -286,3 +287,47 @@ def test_vpnspot_status_says_your_own_server_and_that_nothing_goes_to_vpn_spot(t
     assert "server:       your own server (203.0.113.10:51820)" in out
     assert "service:      not used while your own server is in use" in out
     assert "none while your own server is in use" in out
+
+
+class ScriptedBackend(RecordingBackend):
+    """A backend whose handshake time the test sets (None: none yet)."""
+
+    def __init__(self, log, handshake):
+        RecordingBackend.__init__(self, log)
+        self._handshake = handshake
+
+    def start(self, conf):
+        RecordingBackend.start(self, conf)
+        self.handshake = self._handshake
+
+    def status(self):
+        return {"peers": [{"last_handshake": self.handshake, "rx_bytes": 5000, "tx_bytes": 7000}]}
+
+
+def test_the_old_tunnels_last_status_never_marks_the_next_one_connected(tmp_path, monkeypatch):
+    """Stopping a tunnel reads its counters one last time (for accounting).
+    Were that read fed to the supervisor, which already waits for the next
+    tunnel, a handshake the old tunnel made around the switch would count as
+    the new one's and the household would see "connected" with no tunnel."""
+    agent = make_agent(tmp_path, household="config vpnspot 'main'\n")
+    agent.client = LabProvider()
+    agent.load_device = lambda: {"api_url": "https://api.vpnspot.test/v1", "device_token": "t",
+                                 "ca_file": None, "resolve": {}}
+    monkeypatch.setattr(driver.ServiceAgent, "_make_client", lambda self: None)
+    monkeypatch.setattr(driver, "probe_handshakes",
+                        lambda servers, *a, **k: {s["id"]: [4.0] for s in servers})
+    # The VPN Spot tunnel's handshake lands just after the switch decision;
+    # the own server's tunnel has none yet.
+    handshakes = iter([time.time() + 5.0, None])
+    agent.backend_factory = lambda name: ScriptedBackend(agent.backend_log, next(handshakes))
+    agent.dispatch(agent.sup.killswitch_loaded(time.monotonic(), True))
+    assert len(started(agent)) == 1
+
+    answer = agent.handle({"cmd": "server_source", "source": "own"})
+    assert answer["ok"] and len(started(agent)) == 2
+    assert agent.sup.state == sv.CONNECTING, agent.sup.state
+    agent._observe(time.monotonic())        # the new tunnel itself: still no handshake
+    assert agent.sup.state == sv.CONNECTING
+    agent.plane.handshake = time.time()      # now it has one
+    agent._observe(time.monotonic())
+    assert agent.sup.state == sv.CONNECTED

@@ -684,14 +684,17 @@ class ServiceAgent:
         self._close_prober()
         if self.plane is None:
             return
-        self._observe(time.monotonic())      # count the last bytes of this tunnel
+        # Count the last bytes of this tunnel, but tell the supervisor
+        # nothing: it already waits for the next tunnel, and this one's
+        # handshake is not that tunnel's.
+        self._observe(time.monotonic(), feed_supervisor=False)
         self.plane.stop()
         self.plane = None
         self.plane_own = False
 
     # -- monitoring, accounting, reports ------------------------------------
 
-    def _observe(self, now):
+    def _observe(self, now, feed_supervisor=True):
         if self.plane is None:
             return
         try:
@@ -708,7 +711,8 @@ class ServiceAgent:
         rx = sum([p["rx_bytes"] for p in peers])
         tx = sum([p["tx_bytes"] for p in peers])
         hs_mono = None if hs is None else hs - (time.time() - time.monotonic())
-        self.dispatch(self.sup.monitor(now, hs_mono, rx, tx))
+        if feed_supervisor:
+            self.dispatch(self.sup.monitor(now, hs_mono, rx, tx))
         if not self.plane_own:
             # Traffic to the household's own server is neither counted nor
             # reported: it is not VPN Spot's traffic.
