@@ -110,3 +110,104 @@ def test_committing_server_source_switches_the_running_agent_at_once(tmp_path):
     assert asked == [{"cmd": "server_source", "source": "vpnspot"}]
     assert result["note"] == "the agent switched to VPN Spot servers now"
     assert "option server_source 'vpnspot'" in (tmp_path / "vpnspot").read_text()
+
+
+def _fake_agent(run):
+    """The agent's control socket (driver.ControlServer) with a stand-in main
+    loop that answers every request as the driver does and records it."""
+    import threading
+    from vpnspot_router import driver
+    control = driver.ControlServer(str(run))
+    asked = []
+
+    def loop():
+        while True:
+            request, slot, done = control.requests.get()
+            if request is None:
+                return
+            asked.append(request)
+            if request.get("cmd") == "kill_switch":
+                slot["answer"] = {"ok": True, "kill_switch": request["on"]}
+            else:
+                slot["answer"] = {"ok": False, "error": "unexpected request"}
+            done.set()
+    threading.Thread(target=loop, daemon=True).start()
+
+    def close():
+        control.close()
+        control.requests.put((None, None, None))
+    return asked, close
+
+
+def _backend(tmp_path, provisioning=None):
+    from vpnspot_router import configstore
+    from vpnspot_router.console.backend import RealBackend
+    run = tmp_path / "run"
+    run.mkdir(exist_ok=True)
+    prov = tmp_path / "prov"
+    if provisioning is not None:
+        prov.write_text(provisioning)
+    return RealBackend(paths=configstore.Paths(str(tmp_path / "vpnspot"), (str(prov),)),
+                       run_dir=str(run), state_dir=str(tmp_path / "state")), run
+
+
+def test_committing_kill_switch_tells_the_running_agent_at_once(tmp_path):
+    backend, run = _backend(tmp_path)
+    asked, close = _fake_agent(run)
+    try:
+        backend.config_set("kill_switch", "0")
+        off = backend.config_commit()
+        backend.config_set("kill_switch", "1")
+        backend.config_set("mtu", "1400")
+        on = backend.config_commit()
+    finally:
+        close()
+    assert asked == [{"cmd": "kill_switch", "on": False}, {"cmd": "kill_switch", "on": True}]
+    assert off["changes"] == [["kill_switch", "1", "0"]]
+    assert off["note"] == "the agent turned the kill switch off now"
+    assert on["note"] == ("the agent turned the kill switch on now; "
+                          "the other changes apply when the agent starts")
+    assert "option kill_switch '1'" in (tmp_path / "vpnspot").read_text()
+
+
+def test_committing_kill_switch_without_an_agent_saves_it_for_the_next_start(tmp_path):
+    backend, run = _backend(tmp_path)
+    backend.config_set("kill_switch", "0")
+    result = backend.config_commit()
+    assert result["changes"] == [["kill_switch", "1", "0"]]
+    assert result["note"] == ("the kill switch was not changed now (not available: the agent "
+                              "supervisor is not running); it is off from the agent's next start")
+    assert "option kill_switch '0'" in (tmp_path / "vpnspot").read_text()
+
+
+def test_nothing_is_sent_when_kill_switch_is_unchanged_locked_or_the_commit_refused(tmp_path):
+    from vpnspot_router.console.backend import ConsoleError
+    backend, run = _backend(tmp_path)
+    asked, close = _fake_agent(run)
+    try:
+        # Unchanged: 1 is already the value.
+        backend.config_set("kill_switch", "1")
+        assert backend.config_commit()["changes"] == []
+        # Another field only.
+        backend.config_set("mtu", "1400")
+        assert "kill switch" not in backend.config_commit()["note"]
+        # Refused at commit: the ISP locked it after the `set`; nothing saved.
+        backend.config_set("kill_switch", "0")
+        (tmp_path / "prov").write_text(PROVISIONING)
+        try:
+            backend.config_commit()
+            assert False, "the commit of a locked field must be refused"
+        except ConsoleError as e:
+            assert "locked by your provider Example ISP" in str(e)
+        # Refused at set: the lock is checked there.
+        locked, _ = _backend(tmp_path)
+        try:
+            locked.config_set("kill_switch", "0")
+            assert False, "a locked field must be refused at set"
+        except ConsoleError as e:
+            assert "locked by your provider Example ISP" in str(e)
+        assert locked.config_commit()["note"] == "nothing staged"
+    finally:
+        close()
+    assert asked == []
+    assert "option kill_switch '0'" not in (tmp_path / "vpnspot").read_text()

@@ -566,20 +566,37 @@ class RealBackend:
             store.write(new_text.encode("utf-8"))
         self.staged.changes = {}
         changes = [list(c) for c in core_config.diff(settings, new_settings)]
-        note = ("applying it now is " + NO_SUPERVISOR + "; the agent reads it when it starts"
-                if self.supervisor is None else "the agent is applying it")
-        if [c for c in changes if c[0] == "server_source"]:
+        changed = set(c[0] for c in changes)
+        notes = []
+        if "kill_switch" in changed:
+            # The running agent reloads its firewall and routes at once (the
+            # web UI sends the same request); the file is already saved.
+            state = "on" if new_settings.kill_switch else "off"
+            try:
+                self._control({"cmd": "kill_switch", "on": bool(new_settings.kill_switch)},
+                              NO_SUPERVISOR)
+                notes.append("the agent turned the kill switch %s now" % state)
+            except ConsoleError as e:
+                notes.append("the kill switch was not changed now (%s); it is %s from the "
+                             "agent's next start" % (e, state))
+        if "server_source" in changed:
             # Which server the tunnel goes to is switched by the running
             # agent at once (the web UI sends the same request).
             try:
                 self._control({"cmd": "server_source", "source": new_settings.server_source},
                               NO_SUPERVISOR)
-                note = "the agent switched to %s now" % (
+                notes.append("the agent switched to %s now" % (
                     "your own server" if new_settings.server_source == "own" else
-                    "VPN Spot servers")
+                    "VPN Spot servers"))
             except ConsoleError as e:
-                note = "the agent did not switch now (%s); it reads the file when it starts" % e
-        return {"changes": changes, "saved": self.paths.config_path, "note": note}
+                notes.append("the agent did not switch now (%s); it reads the file when it "
+                             "starts" % e)
+        if not notes:
+            notes.append(("applying it now is " + NO_SUPERVISOR + "; the agent reads it when "
+                          "it starts") if self.supervisor is None else "the agent is applying it")
+        elif changed - {"kill_switch", "server_source"}:
+            notes.append("the other changes apply when the agent starts")
+        return {"changes": changes, "saved": self.paths.config_path, "note": "; ".join(notes)}
 
     def config_revert(self):
         count = len(self.staged.changes)
