@@ -33,6 +33,7 @@ import errno
 import socket
 import struct
 
+from vpnspot_router.availability import Availability
 from vpnspot_router.crypto.openssl import OpenSSLProvider, _xnonce, hchacha20
 
 ALG_TYPE = "aead"
@@ -44,23 +45,6 @@ KEY_LEN = 32
 MAX_REQUEST = 64 * 1024 + 256
 
 _wg_nonce = struct.Struct("<4xQ").pack
-
-
-class Availability(object):
-    """Whether AF_ALG can serve the provider here, and why not. False in a
-    boolean context when unavailable; `reason` is text for people."""
-
-    __slots__ = ("ok", "reason")
-
-    def __init__(self, ok, reason):
-        self.ok = ok
-        self.reason = reason
-
-    def __bool__(self):
-        return self.ok
-
-    def __repr__(self):
-        return "<Availability %s: %s>" % (self.ok, self.reason)
 
 
 def _tfm(key32):

@@ -38,6 +38,8 @@ import subprocess
 import time
 from collections import namedtuple
 
+from vpnspot_router.availability import Availability
+
 log = logging.getLogger("vpnspot.tunnel.kernel")
 
 ZERO_KEY = b"\x00" * 32
@@ -544,20 +546,6 @@ def desired_from_conf(conf, resolver=None, fwmark=0):
     device = DeviceConfig(iface.private_key, iface.listen_port, fwmark, peers)
     addresses = ["%s/%d" % a for a in iface.addresses]
     return device, addresses, iface.mtu or 1420, routes
-
-
-class Availability(object):
-    __slots__ = ("ok", "reason")
-
-    def __init__(self, ok, reason):
-        self.ok = ok
-        self.reason = reason
-
-    def __bool__(self):
-        return self.ok
-
-    def __repr__(self):
-        return "<Availability %s: %s>" % (self.ok, self.reason)
 
 
 def module_available(sys_module="/sys/module/wireguard", modprobe=("modprobe", "wireguard")):
