@@ -68,22 +68,16 @@ class Activity:
 
 
 class ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
+    """Serves on a socket that already listens: bound (and tied to its
+    device) by webholder.listen_socket, here or in the holder that started
+    this process, so both modes bind the same way."""
     daemon_threads = True
-    allow_reuse_address = True
 
-    def __init__(self, address, handler, family=socket.AF_INET, ssl_context=None, device=None,
-                 sock=None, activity=None):
-        self.address_family = family
-        self.ssl_context = ssl_context
-        self.device = device
-        self.activity = activity
-        if sock is None:
-            WSGIServer.__init__(self, address, handler)
-            return
-        # An inherited listening socket: already bound (to the device too)
-        # and listening; take it as it is.
+    def __init__(self, sock, handler, ssl_context=None, activity=None):
         self.address_family = sock.family
-        WSGIServer.__init__(self, address, handler, bind_and_activate=False)
+        self.ssl_context = ssl_context
+        self.activity = activity
+        WSGIServer.__init__(self, sock.getsockname(), handler, bind_and_activate=False)
         self.socket.close()
         self.socket = sock
         self.server_address = sock.getsockname()
@@ -91,12 +85,6 @@ class ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
         # pages never use SERVER_NAME, and a lookup could stall the start.
         self.server_name, self.server_port = self.server_address[:2]
         self.setup_environ()
-
-    def server_bind(self):
-        if self.device:
-            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE,
-                                   self.device.encode())
-        WSGIServer.server_bind(self)
 
     def get_request(self):
         sock, addr = self.socket.accept()
@@ -127,14 +115,17 @@ class ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
 
 
 def make_server(wsgi_app, host, port, cert=None, device=None, sock=None, activity=None):
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    """sock: an inherited listening socket; else one is made on host:port,
+    tied to `device` when given."""
+    if sock is None:
+        from vpnspot_router.webholder import listen_socket
+        sock = listen_socket(host, port, device)
     context = None
     if cert is not None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         context.load_cert_chain(cert[0], cert[1])
-    server = ThreadingServer((host, port), QuietHandler, family=family, ssl_context=context,
-                             device=device, sock=sock, activity=activity)
+    server = ThreadingServer(sock, QuietHandler, ssl_context=context, activity=activity)
     server.set_app(wsgi_app)
     return server
 
