@@ -24,7 +24,7 @@ def as_reply(request, ident=None):
 
 def test_an_echo_request_checksums_to_zero_and_carries_nothing_of_the_household():
     req = tp.echo_request(0x1234, 70000)
-    assert req[0] == 8 and tp._checksum(req) == 0
+    assert req[0] == 8 and tp.checksum(req) == 0
     assert struct.unpack_from("!HH", req, 4) == (0x1234, 70000 & 0xFFFF)
     assert req[8:] == tp.PAYLOAD
 

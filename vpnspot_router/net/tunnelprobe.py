@@ -25,7 +25,9 @@ import struct
 PAYLOAD = b"vpnspot-liveness"
 
 
-def _checksum(data):
+def checksum(data):
+    """The Internet checksum (RFC 1071) of an ICMP message; also used by
+    web/checks.py's pings."""
     if len(data) % 2:
         data += b"\0"
     total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
@@ -36,7 +38,7 @@ def _checksum(data):
 
 def echo_request(ident, seq):
     header = struct.pack("!BBHHH", 8, 0, 0, ident, seq & 0xFFFF)
-    return struct.pack("!BBHHH", 8, 0, _checksum(header + PAYLOAD), ident, seq & 0xFFFF) + PAYLOAD
+    return struct.pack("!BBHHH", 8, 0, checksum(header + PAYLOAD), ident, seq & 0xFFFF) + PAYLOAD
 
 
 def parse_echo_reply(data, ident):

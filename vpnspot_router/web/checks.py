@@ -23,6 +23,8 @@ import socket
 import struct
 import time
 
+from vpnspot_router.net.tunnelprobe import checksum
+
 DNS_TIMEOUT = 3.0
 PING_TIMEOUT = 2.0
 SMALL_PING = 56
@@ -85,15 +87,6 @@ def dns_check(resolver, name, device, port=53):
             "(%s)" % (resolver, name, text)}
 
 
-def _checksum(data):
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    total = (total >> 16) + (total & 0xFFFF)
-    total += total >> 16
-    return ~total & 0xFFFF
-
-
 def ping(target, size, device=None, timeout=PING_TIMEOUT):
     """True: an echo of `size` bytes of ICMP payload (DF set) came back;
     False: no answer in time; ("too big", mtu) when the kernel or a hop said
@@ -101,7 +94,7 @@ def ping(target, size, device=None, timeout=PING_TIMEOUT):
     ident = int.from_bytes(os.urandom(2), "big")
     payload = bytes(size)
     header = struct.pack("!BBHHH", 8, 0, 0, ident, 1)
-    packet = struct.pack("!BBHHH", 8, 0, _checksum(header + payload), ident, 1) + payload
+    packet = struct.pack("!BBHHH", 8, 0, checksum(header + payload), ident, 1) + payload
     s = _bound(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP, device)
     try:
         s.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO)
