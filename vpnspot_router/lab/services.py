@@ -207,9 +207,11 @@ def tcp_echo(host, port, payload=b"vpnspot-echo", timeout=3.0):
 
 def udp_probe(host, port, interval):
     """Send a numbered UDP datagram every `interval` seconds for ever; print
-    "REPLY wall_time seq" for each echo that comes back. A LAN-side stream
-    that keeps pushing packets at the router through every scenario, and
-    whose replies time the tunnel's recovery."""
+    "REPLY wall_time seq sent_wall_time" for each echo that comes back. A
+    LAN-side stream that keeps pushing packets at the router through every
+    scenario, and whose replies time the tunnel's recovery. The send time
+    travels in the datagram, so a reader can tell a reply to a request sent
+    after some moment from one that only waited in the socket until then."""
     import time
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(family, socket.SOCK_DGRAM)
@@ -222,13 +224,15 @@ def udp_probe(host, port, interval):
         if now >= next_send:
             seq += 1
             try:
-                s.sendto(b"probe %d" % seq, (host, port))
+                s.sendto(b"probe %d %.3f" % (seq, time.time()), (host, port))
             except OSError:
                 pass    # e.g. unreachable reported by an ICMP error: keep going
             next_send = now + interval
         try:
             data, _ = s.recvfrom(2048)
-            print("REPLY %.3f %s" % (time.time(), data.decode(errors="replace").split()[-1]), flush=True)
+            fields = data.decode(errors="replace").split()
+            if len(fields) == 3:
+                print("REPLY %.3f %s %s" % (time.time(), fields[1], fields[2]), flush=True)
         except (BlockingIOError, InterruptedError):
             time.sleep(min(0.01, interval))
         except OSError:

@@ -318,13 +318,17 @@ class Household:
 
     # ------------------------------------------------------------ capture
     def move_gateway(self, new=GW_MOVED):
-        """The VPN Spot gateway changes its public address: the new one is
-        added and the old one removed, so only the new address answers."""
-        # Without promote_secondaries, deleting the subnet's first address
-        # would delete the new one (a secondary in the same subnet) with it.
-        self.lab.sysctl("gw", "net.ipv4.conf.eth0.promote_secondaries", 1)
-        self.lab.add_address("gw", "eth0", new + "/25")
+        """The VPN Spot gateway changes its public address: the old one is
+        removed, then the new one added, so only the new address answers and
+        the router can find it only by looking its name up again."""
+        # Old address first, then a pause: meanwhile the gateway has no IPv4
+        # address or route on the WAN, so a reply to a request that reached it
+        # just before the move is dropped. Added first, the new address would
+        # carry that reply, and WireGuard's roaming would move the router to
+        # it without any lookup (seen in CI, 1 run in many).
         self.lab.run("gw", "ip", "addr", "del", GW + "/25", "dev", "eth0")
+        time.sleep(0.3)
+        self.lab.add_address("gw", "eth0", new + "/25")
         self.lab.run("gw", "ip", "route", "replace", "198.51.100.0/24", "via", INET)
 
     def start_capture(self, name="wan", api=(), endpoints=()):
@@ -395,21 +399,31 @@ class Probe:
         self.lab = lab
         self.proc = proc
 
-    def replies(self):
-        """Wall-clock times of the echo replies received so far."""
+    def _replies(self):
+        """(received, sent) wall-clock times of the echo replies so far."""
         out = []
         for line in self.lab.read_log(self.proc).splitlines():
-            if line.startswith("REPLY "):
-                out.append(float(line.split()[1]))
+            fields = line.split()
+            if len(fields) == 4 and fields[0] == "REPLY":
+                out.append((float(fields[1]), float(fields[3])))
         return out
 
+    def replies(self):
+        """Wall-clock times of the echo replies received so far."""
+        return [received for received, _ in self._replies()]
+
     def first_reply_after(self, t):
-        later = [r for r in self.replies() if r > t]
+        """When the first reply to a request sent after `t` came back, or
+        None. By send time: a reply to an earlier request may still be read
+        after `t` (the probe polls its socket), and proves nothing about
+        the path after `t`."""
+        later = [received for received, sent in self._replies() if sent > t]
         return later[0] if later else None
 
     def wait_reply_after(self, t, timeout):
-        """Seconds from `t` (a time.time() value) to the first reply after
-        it; raises LabError if none arrives within `timeout`."""
+        """Seconds from `t` (a time.time() value) to the first reply to a
+        request sent after it; raises LabError if none arrives within
+        `timeout`."""
         reply = netns.wait_for(lambda: self.first_reply_after(t), timeout=timeout, interval=0.05,
                                what="an echo reply through the tunnel")
         return reply - t
