@@ -131,10 +131,11 @@ def source_date_epoch():
 
 
 def project_version():
-    with open(os.path.join(REPO, "pyproject.toml"), encoding="utf-8") as f:
-        m = re.search(r'^version\s*=\s*"([^"]+)"', f.read(), re.M)
+    """vpnspot_router/version.py's VERSION (pyproject.toml takes it from there too)."""
+    with open(os.path.join(REPO, "vpnspot_router", "version.py"), encoding="utf-8") as f:
+        m = re.search(r'^VERSION\s*=\s*"([^"]+)"', f.read(), re.M)
     if not m:
-        raise SystemExit("error: pyproject.toml: no version = \"...\" line")
+        raise SystemExit("error: vpnspot_router/version.py: no VERSION = \"...\" line")
     return m.group(1)
 
 

@@ -230,9 +230,9 @@ def _crypto_decision(state_dir, override=None):
     and what the identity needs of the board profile.
 
     Worked out in a forked child (forked.py): measuring the providers
-    imports cryptography, the AF_ALG and pure-Python ones, the board probe
-    and the version lookup (importlib.metadata) - over 10 MB that a kernel-
-    mode agent would otherwise carry for its whole life."""
+    imports cryptography, the AF_ALG and pure-Python ones and the board
+    probe - over 10 MB that a kernel-mode agent would otherwise carry for
+    its whole life."""
     import types
     from vpnspot_router import forked
     try:

@@ -30,6 +30,8 @@ import logging
 import os
 import sys
 
+from vpnspot_router.version import VERSION
+
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -169,6 +171,7 @@ def build_parser(command=None):
     """The `vpnspot` parser; with `command`, only that command's module is
     imported to declare it (see COMMAND_MODULES), else every command."""
     parser = argparse.ArgumentParser(prog="vpnspot", description="VPN Spot router agent")
+    parser.add_argument("--version", action="version", version="vpnspot " + VERSION)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 

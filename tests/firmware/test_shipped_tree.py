@@ -252,3 +252,32 @@ def test_the_web_ui_tests_pass_against_the_stripped_package(stripped, tmp_path):
     proc = run_pytest(stripped, ["tests/web/test_pages.py", "tests/web/test_security.py"], str(tmp_path))
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert re.search(r"\d+ passed", proc.stdout)
+
+
+def test_the_package_tree_reports_the_packages_version(tree, tmp_path):
+    # Only the package's own tree on the path, as on a router: no dist-info
+    # anywhere (the lookup through importlib.metadata said "0+unknown" there
+    # while the .ipk was 0.1.0-1).
+    script = ("from vpnspot_router.crypto import select\n"
+              "from vpnspot_router.provider import client\n"
+              "print(select.agent_version(), client.agent_version())\n")
+    env = dict(os.environ, PYTHONPATH=tree, PYTHONDONTWRITEBYTECODE="1")
+    proc = subprocess.run([sys.executable, "-S", "-c", script], capture_output=True, text=True,
+                          env=env, cwd=str(tmp_path), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [build.project_version()] * 2
+    cli = run_python(tree, [os.path.join(tree, "../../../bin/vpnspot"), "--version"], str(tmp_path))
+    assert cli.returncode == 0, cli.stderr
+    assert cli.stdout.strip() == "vpnspot " + build.project_version()
+
+
+def test_the_feed_makefile_and_pyproject_take_the_version_from_one_place():
+    from vpnspot_router.version import VERSION
+    assert build.project_version() == VERSION
+    with open(os.path.join(REPO, "firmware_pkg", "package", "vpnspot", "Makefile")) as f:
+        makefile = f.read()
+    assert re.search(r"^PKG_VERSION:=(\S+)$", makefile, re.M).group(1) == VERSION
+    with open(os.path.join(REPO, "pyproject.toml")) as f:
+        pyproject = f.read()
+    assert 'dynamic = ["version"]' in pyproject
+    assert 'version = {attr = "vpnspot_router.version.VERSION"}' in pyproject

@@ -39,11 +39,8 @@ _CHECK_PACKET = bytes(range(64))
 
 
 def agent_version():
-    try:
-        from importlib.metadata import version
-        return version("vpnspot-router")
-    except Exception:  # not installed as a distribution (a bare checkout)
-        return "0+unknown"
+    from vpnspot_router.version import VERSION
+    return VERSION
 
 
 def _load_afalg():

@@ -78,11 +78,8 @@ def _new_idempotency_key():
 
 
 def agent_version():
-    try:
-        from importlib import metadata
-        return metadata.version("vpnspot-router")
-    except Exception:
-        return "0.1.0"
+    from vpnspot_router.version import VERSION
+    return VERSION
 
 
 # --------------------------------------------------------------------------

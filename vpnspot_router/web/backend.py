@@ -25,6 +25,7 @@ import time
 from vpnspot_router.core import accounting, config, uci
 from vpnspot_router.core.debugsession import DebugSession, DebugSessionError
 from vpnspot_router.core.wgconf import ConfigError, encode_key, parse as wg_parse
+from vpnspot_router.version import VERSION
 
 # Keys the settings page edits; the rest of the schema belongs to the ISP
 # or the technician (console).
@@ -530,7 +531,7 @@ class FakeBackend(Backend):
     def support_bundle(self):
         s = self._settings()
         st = self.status()
-        lines = ["# VPN Spot router support bundle (demo)", "agent_version: 0.1.0",
+        lines = ["# VPN Spot router support bundle (demo)", "agent_version: " + VERSION,
                  "state: %s" % st["state"], "account: %s" % st["account"],
                  "rx_total: %d" % st["rx_total"], "tx_total: %d" % st["tx_total"]]
         for key in HOUSEHOLD_KEYS + ("region", "server"):
@@ -542,6 +543,6 @@ class FakeBackend(Backend):
         return "\n".join(lines) + "\n"
 
     def about(self):
-        return {"model": "Demo Router DR-1", "os": "OpenWrt 23.05.3", "agent_version": "0.1.0",
+        return {"model": "Demo Router DR-1", "os": "OpenWrt 23.05.3", "agent_version": VERSION,
                 "data_plane": "kernel", "crypto": "kernel WireGuard",
                 "crypto_reason": "kernel WireGuard module present; it is the fastest here"}
