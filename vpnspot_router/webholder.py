@@ -83,6 +83,20 @@ def listen_socket(host, port, device=None):
     return sock
 
 
+def bind_error_text(host, port, error):
+    """Why host:port cannot be listened on, in words a household or an ISP
+    can act on: "in use" names the usual holder on OpenWrt and the setting."""
+    import errno
+    text = error.strerror or str(error)
+    if error.errno == errno.EADDRINUSE:
+        text += ("; another program holds port %d (on OpenWrt, LuCI's web server uhttpd "
+                 "listens on 80 and 443): choose a free one with "
+                 "`uci set vpnspot.main.web_port=PORT; uci commit vpnspot`" % port)
+    elif error.errno == errno.EADDRNOTAVAIL:
+        text += "; %s is not an address of this router" % host
+    return text
+
+
 def web_command(listen, fds, idle_exit, redirect_port=None, extra=()):
     """argv of the web process: fds is (https_fd, redirect_fd or None)."""
     argv = [sys.executable, "-m", "vpnspot_router.cli", "web", "--listen", listen,
@@ -132,7 +146,7 @@ class Holder:
             if self.bind_at:
                 return False            # said once; keep trying quietly
             self.log("cannot listen on %s:%s yet (%s); trying again in %d s"
-                     % (self.host, self.port, e.strerror or e, BIND_RETRY))
+                     % (self.host, self.port, bind_error_text(self.host, self.port, e), BIND_RETRY))
             return False
         self.sockets = made
         return True

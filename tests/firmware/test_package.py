@@ -360,7 +360,7 @@ def test_start_service_runs_the_agent_holding_the_web_ui_socket_under_procd_with
         "open_instance agent",
         # The web UI on demand (the default): the agent holds its socket on
         # the LAN address (fixtures/network) and the configured port.
-        "set_param command /usr/bin/vpnspot agent --web-listen 192.168.1.1:80",
+        "set_param command /usr/bin/vpnspot agent --web-listen 192.168.1.1:8443",
         "set_param respawn 3600 5 0",
         "set_param stdout 1",
         "set_param stderr 1",
@@ -379,7 +379,7 @@ def test_web_on_demand_off_runs_an_always_on_web_instance_on_the_lan_address(sta
     log = run_init(staging, tmp_path, "start_service")["procd"]
     assert log[1] == "set_param command /usr/bin/vpnspot agent"
     assert log[log.index("open_instance web") + 1] == \
-        "set_param command /usr/bin/vpnspot web --listen 192.168.1.1:80"
+        "set_param command /usr/bin/vpnspot web --listen 192.168.1.1:8443"
 
 
 def test_service_triggers_reload_on_config_change_and_wan_events(staging, tmp_path):

@@ -206,3 +206,27 @@ def test_the_holder_refuses_to_listen_on_all_addresses(capsys):
     from vpnspot_router import cli
     assert cli.main(["web", "--listen", "0.0.0.0:8443", "--on-demand"]) == 2
     assert "LAN address" in capsys.readouterr().err
+
+
+def test_a_port_another_server_holds_is_refused_with_the_setting_that_frees_it(tmp_path, capsys):
+    # As LuCI's uhttpd on a router: a listener on every address, port taken.
+    taken = socket.socket()
+    taken.bind(("0.0.0.0", 0))
+    taken.listen(1)
+    port = taken.getsockname()[1]
+    logged = []
+    try:
+        holder = webholder.Holder("127.0.0.1", port, lambda fds: ["true"], log=logged.append)
+        assert holder.bind() is False and holder.sockets == []
+        from vpnspot_router import cli
+        code = cli.main(["web", "--listen", "127.0.0.1:%d" % port, "--fake", "--http",
+                         "--state", str(tmp_path)])
+    finally:
+        taken.close()
+    err = capsys.readouterr().err
+    assert code == 1
+    for text in (logged[0], err):
+        assert "cannot listen on 127.0.0.1:%d" % port in text
+        assert "Address already in use" in text
+        assert "another program holds port %d" % port in text
+        assert "uci set vpnspot.main.web_port=PORT" in text

@@ -26,7 +26,7 @@ and firmware_pkg's default /etc/config/vpnspot in sync.
   api_url                main.api_url                 https://api.vpnspot.net/v1   an https:// URL
   ca_file                main.ca_file                 ''                 '' (system CAs) or an absolute path to a PEM bundle
   partner_id             main.partner_id              ''                 '' or the ISP's partner id (letters, digits, - _ .)
-  web_port               main.web_port                80                 1..65535
+  web_port               main.web_port                8443               1..65535
   web_on_demand          main.web_on_demand           1                  0/1: the agent starts the web UI when a browser connects
   debug_ttl_default      main.debug_ttl_default       30                 1..1440, minutes a debug session lasts unless told
   server_source          main.server_source           vpnspot            vpnspot (the provider's servers) / own (STATE/wg-household.conf)
@@ -273,7 +273,7 @@ FIELDS = (
     Field("api_url", MAIN, "api_url", "https://api.vpnspot.net/v1", _url),
     Field("ca_file", MAIN, "ca_file", "", _path("/", True)),
     Field("partner_id", MAIN, "partner_id", "", _ident("partner id", True)),
-    Field("web_port", MAIN, "web_port", 80, _int_in(1, 65535)),
+    Field("web_port", MAIN, "web_port", 8443, _int_in(1, 65535)),
     # 1: the agent holds the web UI's socket and starts `vpnspot web` when a
     # browser connects, which exits when idle (webholder.py); 0: an
     # always-on web process (procd instance "web").

@@ -170,7 +170,9 @@ def cmd_web(args):
         serve(backend, config, ready, listen_fd=args.listen_fd, redirect_fd=args.redirect_fd,
               idle_exit=args.idle_exit)
     except OSError as e:
-        print("error: cannot listen on %s: %s" % (args.listen, e.strerror or e), file=sys.stderr)
+        from vpnspot_router.webholder import bind_error_text
+        print("error: cannot listen on %s: %s" % (args.listen, bind_error_text(host, port, e)),
+              file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         pass
@@ -213,7 +215,7 @@ def hold(args, host, port):
 def register(sub):
     p = sub.add_parser("web", help="serve the household web UI on the LAN address")
     p.add_argument("--listen", required=True, metavar="ADDR:PORT",
-                   help="the router's LAN address and port, e.g. 192.168.1.1:443")
+                   help="the router's LAN address and port, e.g. 192.168.1.1:8443")
     p.add_argument("--fake", action="store_true",
                    help="demo/test: an in-memory router instead of this one's files")
     p.add_argument("--http", action="store_true",
