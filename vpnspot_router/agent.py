@@ -286,19 +286,13 @@ def cmd_service_agent(args):
     from vpnspot_router.core import config as cfg
     from vpnspot_router.provider import commands as pc
     try:
-        timing = {}
-        if os.environ.get("VPNSPOT_WG_TIMING"):
-            # The userspace plane's module only when asked: with kernel
-            # WireGuard the agent never loads it.
-            from vpnspot_router.tunnel import dataplane
-            timing = dataplane.parse_timing(os.environ["VPNSPOT_WG_TIMING"])
-        sup_timing = driver.parse_timing_env(os.environ.get("VPNSPOT_SUPERVISOR_TIMING", ""),
-                                             "VPNSPOT_SUPERVISOR_TIMING")
-        report_timing = driver.parse_timing_env(os.environ.get("VPNSPOT_REPORT_TIMING", ""),
-                                                "VPNSPOT_REPORT_TIMING")
+        def timing_env(name):
+            return cfg.parse_timing(os.environ.get(name, ""), name)
+        timing = timing_env("VPNSPOT_WG_TIMING")
+        sup_timing = timing_env("VPNSPOT_SUPERVISOR_TIMING")
+        report_timing = timing_env("VPNSPOT_REPORT_TIMING")
         # The connection check through the tunnel (exitcheck.py): refresh, retry.
-        exit_timing = driver.parse_timing_env(os.environ.get("VPNSPOT_EXIT_CHECK_TIMING", ""),
-                                              "VPNSPOT_EXIT_CHECK_TIMING")
+        exit_timing = timing_env("VPNSPOT_EXIT_CHECK_TIMING")
         for name in set(exit_timing) - {"refresh", "retry"}:
             raise driver.DriverError("VPNSPOT_EXIT_CHECK_TIMING: no timer %r; use refresh, retry"
                                      % name)
@@ -522,8 +516,9 @@ def cmd_agent(args):
         print("error: --wg-config needs --settings FILE", file=sys.stderr)
         return EXIT_USAGE
     from vpnspot_router.tunnel import dataplane, tun
+    from vpnspot_router.core.config import parse_timing
     try:
-        timing = dataplane.parse_timing(os.environ.get("VPNSPOT_WG_TIMING", ""))
+        timing = parse_timing(os.environ.get("VPNSPOT_WG_TIMING", ""), "VPNSPOT_WG_TIMING")
     except ValueError as e:
         print("error: %s" % e, file=sys.stderr)
         return EXIT_USAGE

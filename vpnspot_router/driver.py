@@ -370,22 +370,6 @@ class ControlServer:
 
 # ----------------------------------------------------------------- the driver
 
-def parse_timing_env(text, what):
-    out = {}
-    for item in (text or "").split(","):
-        item = item.strip()
-        if not item:
-            continue
-        name, sep, value = item.partition("=")
-        try:
-            out[name.strip()] = float(value)
-        except ValueError:
-            raise DriverError("%s: %r is not name=seconds" % (what, item))
-        if not sep:
-            raise DriverError("%s: %r is not name=seconds" % (what, item))
-    return out
-
-
 class ServiceAgent:
     """Enrollment, servers, failover, telemetry and debug sessions around
     one tunnel backend. `net_settings` is net/settings.py's dict;

@@ -252,3 +252,13 @@ def test_an_isp_can_lock_server_source_to_vpn_spot_and_the_household_cannot_swit
     e = _error(LockedError, config.change, doc, config.load(None, prov), "server_source", "own")
     assert str(e) == "/etc/config/vpnspot: server_source: locked by your provider Example ISP"
     assert doc.serialize() == "config vpnspot 'main'\n"
+
+
+def test_timer_overrides_parse_as_name_equals_seconds_and_name_the_bad_item():
+    assert config.parse_timing("", "VPNSPOT_WG_TIMING") == {}
+    assert config.parse_timing(None, "VPNSPOT_WG_TIMING") == {}
+    assert config.parse_timing("rekey_timeout=1, keepalive_timeout=0.5,", "VPNSPOT_WG_TIMING") == {
+        "rekey_timeout": 1.0, "keepalive_timeout": 0.5}
+    for bad in ("rekey_timeout", "rekey_timeout=soon", "rekey_timeout="):
+        text = str(_error(ValueError, config.parse_timing, "period=3," + bad, "VPNSPOT_REPORT_TIMING"))
+        assert text == "VPNSPOT_REPORT_TIMING: %r is not name=seconds" % bad

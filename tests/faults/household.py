@@ -1,4 +1,4 @@
-"""Helpers shared by the fault and bound tests that run in the household lab.
+"""Helpers shared by the leak, fault and bound tests that run in the household lab.
 
 Owns: starting the agent under a wrapper (a private mount namespace, a
 memory limit), reading its tunnel status and memory, and the assertions
@@ -29,7 +29,7 @@ RECOVERY_BOUND = REKEY_TIMEOUT + 1.0 / 3 + 0.5
 def make_house(lab):
     missing = T.missing_tools()
     if missing:
-        pytest.fail("fault tests cannot run: missing tools %s; run vpnspot_router/lab/setup.sh"
+        pytest.fail("household lab tests cannot run: missing tools %s; run vpnspot_router/lab/setup.sh"
                     % ", ".join(missing), pytrace=False)
     return T.Household(lab)
 
@@ -65,18 +65,27 @@ def finish(capture, scenario, expect_wireguard=True):
     assert tally["leaked"] == 0, "%s: packets leaked on the WAN:\n  %s" % (
         scenario, "\n  ".join(tally["leak_examples"]))
     if expect_wireguard:
+        # Proves the capture was running and saw the tunnel's traffic.
         assert tally["wireguard"] > 0, "%s: the capture saw no WireGuard at all" % scenario
     return tally
 
 
-def lan_traffic_fails(house):
-    """HTTP, DNS (UDP, TCP, to the ISP) and ping from the LAN: all must fail."""
+def lan_traffic_fails(house, every_kind=False):
+    """HTTP, DNS (UDP, TCP, to the ISP) and ping from the LAN: all must
+    fail. every_kind: also IPv6 HTTP and ping and DNS over TLS, every kind
+    a leak could carry (the leak tests)."""
     results = {
         "http to site": house.http_from_lan(T.SITE, timeout=1.0).get("ok"),
         "udp dns to isp": house.lan_probe("dns", T.ISP, T.SITE_NAME).get("ok"),
         "tcp dns to isp": house.lan_probe("dns", T.ISP, T.SITE_NAME, "tcp").get("ok"),
         "ping gateway": house.ping_from_lan(T.GW, count=1),
     }
+    if every_kind:
+        results.update({
+            "http to site v6": house.http_from_lan(T.SITE6, timeout=1.0).get("ok"),
+            "dot to isp": house.lan_probe("tcp", T.ISP, "853").get("ok"),
+            "ping gateway v6": house.ping_from_lan("fd77:113::10", count=1),
+        })
     got_through = [k for k, ok in results.items() if ok]
     assert not got_through, "LAN traffic got through without the tunnel: %s" % got_through
 

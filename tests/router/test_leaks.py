@@ -25,49 +25,22 @@ import pytest
 
 from vpnspot_router.lab import pcap
 from vpnspot_router.lab import topology as T
+from tests.faults import household as H
+from tests.faults.household import RECOVERY_BOUND, TIMING, finish
 
 pytestmark = pytest.mark.interop
 
-TIMING = {"rekey_timeout": 1, "keepalive_timeout": 1}
-REKEY_TIMEOUT = TIMING["rekey_timeout"]
 INET6 = "fd77:113::1"       # the ISP's side of the internet: WAN-side, never behind the tunnel
-RECOVERY_BOUND = REKEY_TIMEOUT + 1.0 / 3 + 0.5
 
 
 @pytest.fixture
 def house(lab):
-    missing = T.missing_tools()
-    if missing:
-        pytest.fail("leak tests cannot run: missing tools %s; run vpnspot_router/lab/setup.sh"
-                    % ", ".join(missing), pytrace=False)
-    return T.Household(lab)
-
-
-def finish(capture, scenario, expect_wireguard=True):
-    """Stop the capture, print the tally, assert nothing leaked."""
-    tally = capture.stop()
-    print("\n[%s] %s" % (scenario, pcap.tally_text(tally)))
-    assert tally["leaked"] == 0, "%s: packets leaked on the WAN:\n  %s" % (
-        scenario, "\n  ".join(tally["leak_examples"]))
-    if expect_wireguard:
-        # Proves the capture was running and saw the tunnel's traffic.
-        assert tally["wireguard"] > 0, "%s: the capture saw no WireGuard at all" % scenario
-    return tally
+    return H.make_house(lab)
 
 
 def lan_traffic_fails(house):
     """Every kind of LAN traffic a leak could carry; all must fail."""
-    results = {
-        "http to site": house.http_from_lan(T.SITE, timeout=1.0),
-        "http to site v6": house.http_from_lan(T.SITE6, timeout=1.0),
-        "udp dns to isp": house.lan_probe("dns", T.ISP, T.SITE_NAME),
-        "tcp dns to isp": house.lan_probe("dns", T.ISP, T.SITE_NAME, "tcp"),
-        "dot to isp": house.lan_probe("tcp", T.ISP, "853"),
-    }
-    pings = {"ping gateway": house.ping_from_lan(T.GW, count=1),
-             "ping gateway v6": house.ping_from_lan("fd77:113::10", count=1)}
-    got_through = [k for k, v in results.items() if v.get("ok")] + [k for k, v in pings.items() if v]
-    assert not got_through, "LAN traffic got through without the tunnel: %s" % got_through
+    H.lan_traffic_fails(house, every_kind=True)
 
 
 def site_saw_tunnel(house):

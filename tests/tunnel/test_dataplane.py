@@ -15,8 +15,7 @@ import pytest
 from vpnspot_router.core.wireguard import actions as A
 from vpnspot_router.tunnel.bind import FakeBind, UdpBind, normalise
 from vpnspot_router.tunnel.dataplane import (BATCH, ENDPOINT_MOVED, RESOLVE_AFTER_ATTEMPTS,
-                                             RESOLVE_RETRY, STATUS_DEFER_MAX, DataPlane, parse_timing,
-                                             warm_up)
+                                             RESOLVE_RETRY, STATUS_DEFER_MAX, DataPlane, warm_up)
 from vpnspot_router.tunnel.tun import FakeTun
 
 from .fakecore import PEER_KEY, FakeDevice
@@ -266,15 +265,6 @@ def test_warm_up_runs_on_every_provider_through_the_contract_alone():
     from vpnspot_router.crypto.pure import PureProvider
     for provider in (OpenSSLProvider(), PureProvider()):
         warm_up(provider)
-
-
-def test_timing_overrides_parse_as_name_equals_seconds():
-    assert parse_timing("") == {}
-    assert parse_timing("rekey_timeout=1, keepalive_timeout=0.5") == {
-        "rekey_timeout": 1.0, "keepalive_timeout": 0.5}
-    for bad in ("rekey_timeout", "rekey_timeout=soon"):
-        with pytest.raises(ValueError):
-            parse_timing(bad)
 
 
 def test_sigusr1_writes_status_and_sigterm_ends_run_with_0_closing_tun_and_bind(tmp_path):

@@ -29,10 +29,12 @@ GW_PORT = 51820
 MARKER = b"VPNSPOT-DEMO-MARKER-7f3a"
 
 
-class Demo:
-    def __init__(self, lab, megabytes, out=sys.stdout):
-        self.lab = lab
-        self.megabytes = megabytes
+class Narrator:
+    """What a demo prints (`say`) and the claims it checks (`claim`), each
+    shown PASS or FAIL and kept for the result line. Sets self.out and
+    self.claims."""
+
+    def __init__(self, out):
         self.out = out
         self.claims = []
 
@@ -43,6 +45,13 @@ class Demo:
         self.claims.append((ok, text))
         self.say("  [%s] %s" % ("PASS" if ok else "FAIL", text))
         return ok
+
+
+class Demo(Narrator):
+    def __init__(self, lab, megabytes, out=sys.stdout):
+        Narrator.__init__(self, out)
+        self.lab = lab
+        self.megabytes = megabytes
 
     def build(self):
         lab = self.lab

@@ -51,6 +51,7 @@ import urllib.request
 from . import netns
 from . import pcap
 from . import topology as T
+from .demo import Narrator
 
 EMAIL = "household@example.net"
 CODE = "VPNS-7Q4K-M2XD"
@@ -64,13 +65,12 @@ ALLOWED_HEADERS = {"host", "accept", "user-agent", "content-type", "content-leng
                    "authorization", "idempotency-key", "accept-encoding", "connection"}
 
 
-class HouseholdDemo:
+class HouseholdDemo(Narrator):
     def __init__(self, lab, out=sys.stdout, wait=False, relay_port=0):
+        Narrator.__init__(self, out)
         self.lab = lab
-        self.out = out
         self.wait = wait
         self.relay_port = relay_port
-        self.claims = []
         self.url = None
         self.agent = None
         base = lab.tmpdir
@@ -78,14 +78,6 @@ class HouseholdDemo:
         self.state = os.path.join(base, "state")
         self.config = os.path.join(base, "config")
         self.run_dir = os.path.join(base, "agentrun")
-
-    def say(self, text=""):
-        print(text, file=self.out, flush=True)
-
-    def claim(self, ok, text):
-        self.claims.append((ok, text))
-        self.say("  [%s] %s" % ("PASS" if ok else "FAIL", text))
-        return ok
 
     def page(self):
         answer = self.house.lan_probe("dns", T.ISP, T.SITE_NAME)

@@ -500,24 +500,6 @@ def _prefix_text(prefix):
 
 # ------------------------------------------------------------------ assembly
 
-def parse_timing(text):
-    """'rekey_timeout=1,keepalive_timeout=1' -> {name: float}; the test and
-    lab hook for shortening the protocol's timers (env VPNSPOT_WG_TIMING)."""
-    out = {}
-    for item in text.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        name, sep, value = item.partition("=")
-        try:
-            out[name.strip()] = float(value)
-        except ValueError:
-            raise ValueError("VPNSPOT_WG_TIMING: %r is not name=seconds" % item) from None
-        if not sep:
-            raise ValueError("VPNSPOT_WG_TIMING: %r is not name=seconds" % item)
-    return out
-
-
 def warm_up(provider):
     """Pay the crypto library's first-use costs at start, not in the first
     handshake a waiting connection feels: OpenSSL sets ChaCha20-Poly1305 up
