@@ -326,6 +326,53 @@ def test_after_a_failover_the_check_sees_the_second_gateway_and_a_second_failove
     assert entry()["address"] == T.ROUTER_TUNNEL, entry()
 
 
+def test_a_technician_switches_the_kill_switch_from_the_console_and_the_running_agent_applies_it_at_once(
+        service):
+    """`config set kill_switch 0` + `config commit` on the router's console:
+    the console backend writes the file and asks the running agent over its
+    control socket (the web UI sends the same request); the agent reloads
+    firewall and routes without a restart, and back on again. Checked in the
+    router's nftables table and policy routing table, not in the answer."""
+    from vpnspot_router import configstore
+    from vpnspot_router.console.backend import RealBackend
+    from vpnspot_router.net import routing
+    service.enroll()
+    service.start_agent()
+    lab, house = service.lab, service.house
+    console = RealBackend(paths=configstore.Paths(os.path.join(service.config, "vpnspot"),
+                                                  (os.path.join(service.state, "provisioning"),)),
+                          run_dir=service.run, state_dir=service.state)
+
+    def state():
+        ks = house.vpnspot("killswitch", "status")
+        table = lab.run("router", "ip", "-4", "route", "show", "table", str(routing.TABLE_ID)).stdout
+        return ks.returncode, ks.stdout.strip(), "unreachable default" in table
+    agent_pid = service.agent.pid
+    assert state() == (0, "kill switch ON (table inet vpnspot loaded)", True)
+
+    console.config_set("kill_switch", "0")
+    off = console.config_commit()
+    assert off["changes"] == [["kill_switch", "1", "0"]]
+    assert off["note"] == "the agent turned the kill switch off now"
+    assert state() == (3, "kill switch OFF (table inet vpnspot loaded)", False)
+    assert "option kill_switch '0'" in open(os.path.join(service.config, "vpnspot")).read()
+    # The tunnel carries the LAN as before: only the fallback changed.
+    reply = house.http_from_lan()
+    assert reply.get("ok") and reply["body"].strip() == "client=%s" % T.ROUTER_TUNNEL, reply
+
+    console.config_set("kill_switch", "1")
+    on = console.config_commit()
+    assert on["note"] == "the agent turned the kill switch on now"
+    assert state() == (0, "kill switch ON (table inet vpnspot loaded)", True)
+    reply = house.http_from_lan()
+    assert reply.get("ok") and reply["body"].strip() == "client=%s" % T.ROUTER_TUNNEL, reply
+    log = lab.read_log(service.agent)
+    assert "kill switch OFF (changed by the household)" in log
+    assert "kill switch on (changed by the household)" in log
+    assert service.agent.pid == agent_pid and service.agent.poll() is None
+    assert service.status()["state"] == "connected"
+
+
 WEB_GET = """
 import socket, ssl, sys
 ctx = ssl.create_default_context()
