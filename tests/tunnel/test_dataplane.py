@@ -135,7 +135,9 @@ def test_the_loop_sleeps_no_longer_than_the_cores_next_deadline():
     dev.deadline = time.monotonic() + 0.05
     start = time.monotonic()
     plane.step(max_wait=5)
-    assert time.monotonic() - start < 0.2
+    # Woken for the deadline (0.05 s), not at max_wait (5 s); the margin is
+    # for a loaded machine, not a speed claim.
+    assert time.monotonic() - start < 1.0
     assert len(dev.ticks) == 2
 
 
