@@ -298,7 +298,10 @@ def test_we_follow_the_gateway_when_its_address_changes(lab):
     # The gateway's first initiation may predate our tunnel; its retry
     # comes REKEY_TIMEOUT (5 s) later.
     wait_ping(lab, "gw", "10.77.0.2", timeout=15)
-    assert endpoint_of_gateway(topo) == "%s:%d" % (GW_UNDERLAY, GW_PORT)
+    # The status file follows the handshake once the tunnel is quiet
+    # (dataplane.STATUS_QUIET, at most STATUS_DEFER_MAX), not before the ping.
+    netns.wait_for(lambda: endpoint_of_gateway(topo) == "%s:%d" % (GW_UNDERLAY, GW_PORT),
+                   timeout=2, what="our endpoint for the gateway in the status file")
     move_address(lab, "gw", topo.link.ifname_b)
     lab.run("gw", "ip", "addr", "add", "198.51.100.9/24", "dev", topo.link.ifname_b)
     lab.run("gw", "ip", "addr", "del", GW_UNDERLAY + "/24", "dev", topo.link.ifname_b)

@@ -15,7 +15,8 @@ import pytest
 from vpnspot_router.core.wireguard import actions as A
 from vpnspot_router.tunnel.bind import FakeBind, UdpBind, normalise
 from vpnspot_router.tunnel.dataplane import (BATCH, ENDPOINT_MOVED, RESOLVE_AFTER_ATTEMPTS,
-                                             RESOLVE_RETRY, STATUS_DEFER_MAX, DataPlane, warm_up)
+                                             RESOLVE_RETRY, STATUS_DEFER_MAX, STATUS_QUIET, DataPlane,
+                                             warm_up)
 from vpnspot_router.tunnel.tun import FakeTun
 
 from .fakecore import PEER_KEY, FakeDevice
@@ -228,7 +229,7 @@ def test_status_holds_counters_and_peers_but_no_inner_address(tmp_path):
     assert "10.77.0.55" not in text and "10.77.0.66" not in text
 
 
-def test_an_endpoint_change_is_written_to_the_status_file_at_the_first_wakeup_without_io(tmp_path):
+def test_an_endpoint_change_is_written_to_the_status_file_once_the_loop_is_quiet(tmp_path):
     path = tmp_path / "tunnel.json"
     clock = Clock(100.0)
     plane, dev, tun, udp = make_plane(clock=clock, status_path=str(path), status_interval=3600)
@@ -241,8 +242,13 @@ def test_an_endpoint_change_is_written_to_the_status_file_at_the_first_wakeup_wi
     # Packets first: the write (~0.5 ms) waits until nothing is ready, so a
     # first handshake's data and its answer do not queue behind it.
     assert json.loads(path.read_text())["peers"][0]["endpoint"] == "203.0.113.10:51820"
-    plane.step(max_wait=5)          # nothing ready: written without sleeping
+    started = time.monotonic()
+    plane.step(max_wait=5)          # nothing ready: written after STATUS_QUIET, not max_wait
+    quiet = time.monotonic() - started
     assert json.loads(path.read_text())["peers"][0]["endpoint"] == "[fd77::9]:4242"
+    # It waited for quiet (a reply to the packets above would have come in
+    # that time and gone first), rather than writing at the first idle wakeup.
+    assert quiet >= STATUS_QUIET * 0.9, quiet
 
 
 def test_a_requested_status_write_waits_for_a_busy_loop_at_most_status_defer_max(tmp_path):

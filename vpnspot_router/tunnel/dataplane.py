@@ -61,11 +61,15 @@ CORE_BATCH = 64             # packets handed to the core per batch call
 TICK_INTERVAL = 0.25        # API.md: tick at least this often
 STATUS_INTERVAL = 10.0
 RESOLVE_RETRY = 10.0        # hostname endpoints that did not resolve are retried this often
-# A status write an event asked for (handshake, endpoint change) waits for a
-# wakeup with no IO, at most this long: the write costs ~0.5 ms (json + a
+# A status write an event asked for (handshake, endpoint change) waits for
+# the loop to be quiet, at most this long: the write costs ~0.5 ms (json + a
 # rename), and the first handshake's data packet and its answer (a ping
 # reply) would otherwise wait behind it.
 STATUS_DEFER_MAX = 0.05
+# ... and it waits for this much quiet, not for the first wakeup without IO:
+# in a request and its answer (the first ping after a handshake) the loop is
+# idle for a moment between the two, and a write there delays the answer.
+STATUS_QUIET = 0.005
 # A peer configured by name is re-resolved after this many handshake
 # initiations in a row without an answer (and again after as many more). The
 # give-up alone would wait REKEY_ATTEMPT_TIME (90 s) before asking where a
@@ -224,7 +228,7 @@ class DataPlane:
             log.info("peer %s: %s (endpoint %s)", ident, event, _endpoint_text(endpoint))
         if event in _STATUS_EVENTS:
             # Readers (the supervisor, tests) want these at once, not at the
-            # next periodic write; written once, at the first wakeup without
+            # next periodic write; written once, after STATUS_QUIET without
             # IO (at most STATUS_DEFER_MAX later).
             self._status_requested = True
         if pub in self.endpoint_names:
@@ -345,7 +349,7 @@ class DataPlane:
             deadline = self._next_status
         timeout = min(max(0.0, deadline - now), max_wait)
         if self._status_requested and self.status_path:
-            timeout = 0.0           # the write waits for the first idle wakeup
+            timeout = min(timeout, STATUS_QUIET)    # the write waits for a quiet moment
         events = self._selector.select(timeout)
         now = self.clock()
         for key, _mask in events:
