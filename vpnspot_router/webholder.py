@@ -65,25 +65,34 @@ def device_of(host):
     return None
 
 
+class ListenError(OSError):
+    """listen_socket could not listen; `strerror` names the address and port
+    that failed (the UI's or the redirect's) and what to do about it."""
+
+
 def listen_socket(host, port, device=None):
     """A listening TCP socket on host:port, tied to `device` when given
     (SO_BINDTODEVICE: a connection arriving on another interface, e.g. the
-    WAN, is refused by the kernel)."""
+    WAN, is refused by the kernel). ListenError when it cannot be had."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = None
     try:
+        sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if device:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, device.encode())
         sock.bind((host, port))
         sock.listen(BACKLOG)
-    except OSError:
-        sock.close()
-        raise
+    except OSError as e:
+        if sock is not None:
+            sock.close()
+        raise ListenError(e.errno, "cannot listen on %s:%d: %s"
+                          % ("[%s]" % host if ":" in host else host, port,
+                             _listen_error_text(host, port, e))) from e
     return sock
 
 
-def bind_error_text(host, port, error):
+def _listen_error_text(host, port, error):
     """Why host:port cannot be listened on, in words a household or an ISP
     can act on: "in use" names the usual holder on OpenWrt and the setting."""
     import errno
@@ -140,13 +149,12 @@ class Holder:
             made.append(listen_socket(self.host, self.port, device))
             if self.redirect_port:
                 made.append(listen_socket(self.host, self.redirect_port, device))
-        except OSError as e:
+        except ListenError as e:
             for s in made:
                 s.close()
             if self.bind_at:
                 return False            # said once; keep trying quietly
-            self.log("cannot listen on %s:%s yet (%s); trying again in %d s"
-                     % (self.host, self.port, bind_error_text(self.host, self.port, e), BIND_RETRY))
+            self.log("%s; trying again in %d s" % (e.strerror, BIND_RETRY))
             return False
         self.sockets = made
         return True

@@ -230,3 +230,27 @@ def test_a_port_another_server_holds_is_refused_with_the_setting_that_frees_it(t
         assert "Address already in use" in text
         assert "another program holds port %d" % port in text
         assert "uci set vpnspot.main.web_port=PORT" in text
+
+
+def test_a_taken_redirect_port_is_named_as_the_port_that_failed(tmp_path, capsys):
+    taken = socket.socket()
+    taken.bind(("0.0.0.0", 0))
+    taken.listen(1)
+    redirect = taken.getsockname()[1]
+    port = free_port()
+    logged = []
+    try:
+        holder = webholder.Holder("127.0.0.1", port, lambda fds: ["true"], redirect_port=redirect,
+                                  log=logged.append)
+        assert holder.bind() is False and holder.sockets == []
+        from vpnspot_router import cli
+        code = cli.main(["web", "--listen", "127.0.0.1:%d" % port, "--redirect-port", str(redirect),
+                         "--fake", "--state", str(tmp_path)])
+    finally:
+        taken.close()
+    err = capsys.readouterr().err
+    assert code == 1
+    for text in (logged[0], err):
+        assert "cannot listen on 127.0.0.1:%d: Address already in use" % redirect in text
+        assert "another program holds port %d" % redirect in text
+        assert "127.0.0.1:%d" % port not in text

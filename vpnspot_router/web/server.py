@@ -166,13 +166,15 @@ def cmd_web(args):
         def stop(signum, frame):
             raise SystemExit(0)         # through serve()'s finally: sessions saved
         signal.signal(signal.SIGTERM, stop)
+    from vpnspot_router.webholder import ListenError
     try:
         serve(backend, config, ready, listen_fd=args.listen_fd, redirect_fd=args.redirect_fd,
               idle_exit=args.idle_exit)
+    except ListenError as e:
+        print("error: %s" % e.strerror, file=sys.stderr)
+        return EXIT_FAILURE
     except OSError as e:
-        from vpnspot_router.webholder import bind_error_text
-        print("error: cannot listen on %s: %s" % (args.listen, bind_error_text(host, port, e)),
-              file=sys.stderr)
+        print("error: cannot listen on %s: %s" % (args.listen, e.strerror or e), file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         pass
