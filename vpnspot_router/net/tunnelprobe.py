@@ -26,8 +26,7 @@ PAYLOAD = b"vpnspot-liveness"
 
 
 def checksum(data):
-    """The Internet checksum (RFC 1071) of an ICMP message; also used by
-    web/checks.py's pings."""
+    """The Internet checksum (RFC 1071) of an ICMP message."""
     if len(data) % 2:
         data += b"\0"
     total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
@@ -36,9 +35,11 @@ def checksum(data):
     return ~total & 0xFFFF
 
 
-def echo_request(ident, seq):
+def echo_request(ident, seq, payload=PAYLOAD):
+    """An ICMP echo request: the liveness probe's, or with another payload
+    web/checks.py's pings (MTU checks send zeros of a chosen size)."""
     header = struct.pack("!BBHHH", 8, 0, 0, ident, seq & 0xFFFF)
-    return struct.pack("!BBHHH", 8, 0, checksum(header + PAYLOAD), ident, seq & 0xFFFF) + PAYLOAD
+    return struct.pack("!BBHHH", 8, 0, checksum(header + payload), ident, seq & 0xFFFF) + payload
 
 
 def parse_echo_reply(data, ident):

@@ -23,7 +23,7 @@ import socket
 import struct
 import time
 
-from vpnspot_router.net.tunnelprobe import checksum
+from vpnspot_router.net.tunnelprobe import echo_request
 
 DNS_TIMEOUT = 3.0
 PING_TIMEOUT = 2.0
@@ -92,9 +92,7 @@ def ping(target, size, device=None, timeout=PING_TIMEOUT):
     False: no answer in time; ("too big", mtu) when the kernel or a hop said
     so. IPv4 only: the tunnel's resolver is reached over IPv4 first."""
     ident = int.from_bytes(os.urandom(2), "big")
-    payload = bytes(size)
-    header = struct.pack("!BBHHH", 8, 0, 0, ident, 1)
-    packet = struct.pack("!BBHHH", 8, 0, checksum(header + payload), ident, 1) + payload
+    packet = echo_request(ident, 1, bytes(size))
     s = _bound(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP, device)
     try:
         s.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO)
