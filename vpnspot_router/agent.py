@@ -286,13 +286,11 @@ def cmd_service_agent(args):
     from vpnspot_router.core import config as cfg
     from vpnspot_router.provider import commands as pc
     try:
-        def timing_env(name):
-            return cfg.parse_timing(os.environ.get(name, ""), name)
-        timing = timing_env("VPNSPOT_WG_TIMING")
-        sup_timing = timing_env("VPNSPOT_SUPERVISOR_TIMING")
-        report_timing = timing_env("VPNSPOT_REPORT_TIMING")
+        timing = cfg.parse_timing(os.environ, "VPNSPOT_WG_TIMING")
+        sup_timing = cfg.parse_timing(os.environ, "VPNSPOT_SUPERVISOR_TIMING")
+        report_timing = cfg.parse_timing(os.environ, "VPNSPOT_REPORT_TIMING")
         # The connection check through the tunnel (exitcheck.py): refresh, retry.
-        exit_timing = timing_env("VPNSPOT_EXIT_CHECK_TIMING")
+        exit_timing = cfg.parse_timing(os.environ, "VPNSPOT_EXIT_CHECK_TIMING")
         for name in set(exit_timing) - {"refresh", "retry"}:
             raise driver.DriverError("VPNSPOT_EXIT_CHECK_TIMING: no timer %r; use refresh, retry"
                                      % name)
@@ -518,7 +516,7 @@ def cmd_agent(args):
     from vpnspot_router.tunnel import dataplane, tun
     from vpnspot_router.core.config import parse_timing
     try:
-        timing = parse_timing(os.environ.get("VPNSPOT_WG_TIMING", ""), "VPNSPOT_WG_TIMING")
+        timing = parse_timing(os.environ, "VPNSPOT_WG_TIMING")
     except ValueError as e:
         print("error: %s" % e, file=sys.stderr)
         return EXIT_USAGE

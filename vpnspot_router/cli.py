@@ -86,7 +86,7 @@ def cmd_tunnel_up(args):
     try:
         # Test and lab hook only: shortened protocol timers.
         from vpnspot_router.core.config import parse_timing
-        timing = parse_timing(os.environ.get("VPNSPOT_WG_TIMING", ""), "VPNSPOT_WG_TIMING")
+        timing = parse_timing(os.environ, "VPNSPOT_WG_TIMING")
         plane = dataplane.open_tunnel(conf, ifname, default_provider(), status_path=status_path,
                                       status_interval=args.status_interval, timing=timing)
     except ConfigError as e:

@@ -255,10 +255,12 @@ def test_an_isp_can_lock_server_source_to_vpn_spot_and_the_household_cannot_swit
 
 
 def test_timer_overrides_parse_as_name_equals_seconds_and_name_the_bad_item():
-    assert config.parse_timing("", "VPNSPOT_WG_TIMING") == {}
-    assert config.parse_timing(None, "VPNSPOT_WG_TIMING") == {}
-    assert config.parse_timing("rekey_timeout=1, keepalive_timeout=0.5,", "VPNSPOT_WG_TIMING") == {
+    assert config.parse_timing({}, "VPNSPOT_WG_TIMING") == {}
+    assert config.parse_timing({"VPNSPOT_WG_TIMING": ""}, "VPNSPOT_WG_TIMING") == {}
+    assert config.parse_timing({"VPNSPOT_WG_TIMING": "rekey_timeout=1, keepalive_timeout=0.5,",
+                                "VPNSPOT_REPORT_TIMING": "period=x"}, "VPNSPOT_WG_TIMING") == {
         "rekey_timeout": 1.0, "keepalive_timeout": 0.5}
     for bad in ("rekey_timeout", "rekey_timeout=soon", "rekey_timeout="):
-        text = str(_error(ValueError, config.parse_timing, "period=3," + bad, "VPNSPOT_REPORT_TIMING"))
+        text = str(_error(ValueError, config.parse_timing,
+                          {"VPNSPOT_REPORT_TIMING": "period=3," + bad}, "VPNSPOT_REPORT_TIMING"))
         assert text == "VPNSPOT_REPORT_TIMING: %r is not name=seconds" % bad

@@ -523,17 +523,18 @@ def change(doc, settings, key, text):
     return doc.set(field.section, field.option, list(text) if field.is_list else text)
 
 
-def parse_timing(text, what):
-    """'name=seconds,...' -> {name: float}: the test and lab hooks that
-    shorten the agent's timers (environment VPNSPOT_WG_TIMING,
-    VPNSPOT_SUPERVISOR_TIMING, ...). ValueError names `what` and the item;
-    which names a timer takes is its owner's to check."""
+def parse_timing(environ, name):
+    """environ[name] 'timer=seconds,...' -> {timer: float}: the test and lab
+    hooks that shorten the agent's timers (VPNSPOT_WG_TIMING,
+    VPNSPOT_SUPERVISOR_TIMING, ...; `environ` is the caller's, e.g.
+    os.environ). Unset or empty: {}. ValueError names the variable and the
+    item; which timers a variable takes is its owner's to check."""
     out = {}
-    for item in (text or "").split(","):
+    for item in (environ.get(name) or "").split(","):
         item = item.strip()
         if not item:
             continue
-        name, sep, value = item.partition("=")
+        timer, sep, value = item.partition("=")
         seconds = None
         if sep:
             try:
@@ -541,8 +542,8 @@ def parse_timing(text, what):
             except ValueError:
                 pass
         if seconds is None:
-            raise ValueError("%s: %r is not name=seconds" % (what, item))
-        out[name.strip()] = seconds
+            raise ValueError("%s: %r is not name=seconds" % (name, item))
+        out[timer.strip()] = seconds
     return out
 
 
