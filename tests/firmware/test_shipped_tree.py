@@ -260,12 +260,13 @@ def test_the_package_tree_reports_the_packages_version(tree, tmp_path):
     # while the .ipk was 0.1.0-1).
     script = ("from vpnspot_router.crypto import select\n"
               "from vpnspot_router.provider import client\n"
-              "print(select.agent_version(), client.agent_version())\n")
+              "print(select.agent_version(), client.USER_AGENT)\n")
     env = dict(os.environ, PYTHONPATH=tree, PYTHONDONTWRITEBYTECODE="1")
     proc = subprocess.run([sys.executable, "-S", "-c", script], capture_output=True, text=True,
                           env=env, cwd=str(tmp_path), timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == [build.project_version()] * 2
+    version = build.project_version()
+    assert proc.stdout.split() == [version, "vpnspot-router/" + version]
     cli = run_python(tree, [os.path.join(tree, "../../../bin/vpnspot"), "--version"], str(tmp_path))
     assert cli.returncode == 0, cli.stderr
     assert cli.stdout.strip() == "vpnspot " + build.project_version()

@@ -58,6 +58,9 @@ import time
 from collections import namedtuple
 
 from vpnspot_router.core import backoff, telemetry
+from vpnspot_router.version import VERSION
+
+USER_AGENT = "vpnspot-router/" + VERSION
 
 # spec (openapi.yaml as Python objects) and transport (ssl, http.client,
 # email: about 7 MB together) are imported by the methods that use them, so
@@ -75,11 +78,6 @@ RETRYABLE_STATUSES = (500, 502, 503, 504)
 def _new_idempotency_key():
     import secrets          # hmac, hashlib and OpenSSL: only when a key is made
     return secrets.token_urlsafe(24)
-
-
-def agent_version():
-    from vpnspot_router.version import VERSION
-    return VERSION
 
 
 # --------------------------------------------------------------------------
@@ -246,7 +244,7 @@ class ProviderClient:
         self._random = random
         self._idempotency_key = idempotency_key or _new_idempotency_key
         self.spec = _spec.load()
-        self.user_agent = "vpnspot-router/%s" % agent_version()
+        self.user_agent = USER_AGENT
 
     def __repr__(self):
         return "<ProviderClient %s enrolled=%s>" % (self.api_url, self.device_token is not None)
