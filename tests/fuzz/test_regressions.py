@@ -151,8 +151,13 @@ def test_a_csrf_header_that_is_not_utf8_is_refused_as_a_forgery_and_changes_noth
 
 @pytest.mark.parametrize("ctype,part", [
     ("multipart/form-data; boundary=b", b"\xed\xa0"),
+    # Bottle 0.13.5 reads an unknown charset as UTF-8 instead of raising.
     ("multipart/form-data; boundary=b; charset=no-such-charset", b"1"),
-], ids=["a part that is not UTF-8", "an unknown charset"])
+    ("multipart/form-data; boundary=b; charset=rot13", b"1"),
+    ("multipart/form-data; boundary=b; charset=utf-8\x00", b"1"),
+    ("multipart/form-data; charset=utf-8; boundary=b; charset=nope", b"1"),
+], ids=["a part that is not UTF-8", "an unknown charset", "a codec that is not a charset",
+        "a NUL in the charset", "a second charset"])
 def test_a_multipart_form_bottle_cannot_decode_is_a_400_and_changes_nothing(ctype, part):
     backend, client = _web()
     before = backend.config_text
@@ -162,6 +167,32 @@ def test_a_multipart_form_bottle_cannot_decode_is_a_400_and_changes_nothing(ctyp
     r = client.request("POST", "/settings", body=body, content_type=ctype)
     assert r.status == 400 and "could not be read" in r.text
     assert backend.config_text == before
+
+
+def test_a_url_encoded_form_naming_an_unknown_charset_is_a_400_and_changes_nothing():
+    backend, client = _web()
+    before = backend.config_text
+    body = ("csrf=%s&kill_switch=0" % client.csrf()).encode()
+    r = client.request("POST", "/settings", body=body,
+                       content_type="application/x-www-form-urlencoded; charset=no-such-charset")
+    assert r.status == 400 and "could not be read" in r.text
+    assert backend.config_text == before
+
+
+@pytest.mark.parametrize("ctype,ok", [
+    ("multipart/form-data; boundary=b", True),
+    ("multipart/form-data; boundary=b; charset=UTF-8", True),
+    ("application/x-www-form-urlencoded; charset=\"utf8\"", True),
+    ("application/x-www-form-urlencoded; charset=latin-1", True),
+    ("application/json; charset=us-ascii", True),
+    ("multipart/form-data; boundary=b; charset=no-such-charset", False),
+    ("multipart/form-data; boundary=b; charset=", False),
+    ("multipart/form-data; boundary=b; charset=utf-16", False),
+    ("multipart/form-data; boundary=b; charset=hex", False),
+])
+def test_which_charsets_a_request_body_may_name(ctype, ok):
+    from vpnspot_router.web.app import form_charset_ok
+    assert form_charset_ok(ctype) is ok
 
 
 def test_a_head_request_to_the_api_with_an_undecodable_multipart_body_is_a_400():

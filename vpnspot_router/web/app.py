@@ -16,6 +16,7 @@ signed in -> sign in; not enrolled -> account; then region and kill switch
 (both always offered once after enrollment) -> status.
 """
 
+import codecs
 import http.cookies
 import json
 import os
@@ -29,6 +30,29 @@ from .backend import BackendError, FieldError, KILL_SWITCH_OFF_WARNING, NotAvail
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_WEBUI = os.path.join(os.path.dirname(os.path.dirname(PACKAGE_DIR)), "webui")
 STATIC_FILES = ("style.css", "app.js")
+
+
+# The charsets a request body may name: the router's pages are UTF-8 (so
+# are the forms a browser sends from them); ASCII and Latin-1 are what other
+# clients commonly declare. Any other name (or one Python does not know) is
+# a body the UI cannot read as its sender meant it.
+FORM_CHARSETS = ("utf-8", "ascii", "iso8859-1")
+
+
+def form_charset_ok(content_type):
+    """True when every charset= parameter of a Content-Type header names one
+    of FORM_CHARSETS (or there is none)."""
+    for param in content_type.split(";")[1:]:
+        name, sep, value = param.partition("=")
+        if not sep or name.strip().lower() != "charset":
+            continue
+        try:
+            codec = codecs.lookup(value.strip().strip('"'))
+        except (LookupError, ValueError):     # ValueError: a NUL in the name
+            return False
+        if codec.name not in FORM_CHARSETS:
+            return False
+    return True
 
 
 class WebConfig:
@@ -97,10 +121,16 @@ def app(backend, config, clock=time.monotonic):
         # the one method whose body no page reads (HEAD runs the GET route
         # but checks the CSRF token of the API).
         if bottle.request.method != "GET":
+            # Bottle 0.13.5 and later decode a body that names an unknown
+            # charset as UTF-8 instead of raising: refuse it here, the same
+            # with every Bottle.
+            unreadable = not form_charset_ok(bottle.request.environ.get("CONTENT_TYPE", ""))
             try:
                 bottle.request.forms
                 bottle.request.files
             except (UnicodeError, LookupError, ValueError):
+                unreadable = True
+            if unreadable:
                 raise bottle.HTTPError(400, "The form could not be read; nothing was changed.")
 
     # -- per-request helpers ----------------------------------------------------
