@@ -340,7 +340,9 @@ def parse_argv(argv):
                 only_words = True
                 continue
             if a in ("-h", "--help"):
-                raise SystemExit(USAGE + "\n\n" + __doc__.split("How it talks")[0].strip())
+                # Help asked for is an answer, not an error: stdout, exit 0.
+                opts["help"] = True
+                return opts
             if a in ("--json", "--yes", "-v", "--verbose"):
                 opts[{"-v": "verbose", "--verbose": "verbose"}.get(a, a[2:])] = True
                 continue
@@ -453,6 +455,10 @@ def main(argv=None, open_port=default_open_port, out=None, stdin=None):
     except ValueError as e:
         sys.stderr.write("error: %s\n%s\n" % (e, USAGE))
         return EXIT_USAGE
+    if opts.get("help"):
+        out.write(USAGE + "\n\n" + __doc__.split("How it talks")[0].strip() + "\n")
+        out.flush()
+        return EXIT_OK
 
     def noise(line):
         if opts["verbose"]:

@@ -585,7 +585,14 @@ def lab_status(out=sys.stdout):
     return 0 if all(n in present for n in state["namespaces"].values()) else 1
 
 
+LAB_USAGE = "usage: vpnspot lab up|down|status"
+
+
 def main(argv):
+    if any(a in ("-h", "--help") for a in argv):
+        print(LAB_USAGE + "\n\n  up      build the namespace lab\n"
+              "  down    remove it\n  status  show what is running")
+        return 0
     if os.geteuid() != 0:
         print("error: the namespace lab needs root", file=sys.stderr)
         return 2
@@ -598,7 +605,7 @@ def main(argv):
     if argv == ["keep"]:
         return _keeper()
     if len(argv) != 1 or argv[0] not in commands:
-        print("usage: vpnspot lab up|down|status", file=sys.stderr)
+        print(LAB_USAGE, file=sys.stderr)
         return 2
     return commands[argv[0]]()
 
