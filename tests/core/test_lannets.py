@@ -220,3 +220,20 @@ def test_a_pppoe_or_wireguard_network_gets_the_device_netifd_makes():
     assert lannets.derive(FIREWALL, net, None, ("wg0",)).devices == ["wg0"]
     net2 = NETWORK + "config interface 'ppp'\n\toption proto 'pppoe'\n\toption ifname 'eth1'\n"
     assert lannets.derive(FIREWALL, net2, None, ("ppp",)).devices == ["pppoe-ppp"]
+
+
+def test_the_household_names_lan_networks_as_a_uci_list():
+    from vpnspot_router.core import config
+    from vpnspot_router.core.wgconf import ConfigError
+    assert config.load(None).lan_networks == ()
+    s = config.load("config vpnspot 'main'\n\tlist lan_networks 'lan'\n\tlist lan_networks 'guest'\n")
+    assert s.lan_networks == ("lan", "guest")
+    for text, words in (("\toption lan_networks 'lan guest'\n", "list lan_networks"),
+                        ("\tlist lan_networks 'br-lan'\n", "not a network name"),
+                        ("\tlist lan_networks ''\n", "network name")):
+        try:
+            config.load("config vpnspot 'main'\n" + text, None, "/etc/config/vpnspot")
+        except ConfigError as e:
+            assert e.line == 2 and e.field == "lan_networks" and words in str(e), str(e)
+        else:
+            raise AssertionError("accepted %r" % text)

@@ -30,6 +30,8 @@ and firmware_pkg's default /etc/config/vpnspot in sync.
   web_on_demand          main.web_on_demand           1                  0/1: the agent starts the web UI when a browser connects
   debug_ttl_default      main.debug_ttl_default       30                 1..1440, minutes a debug session lasts unless told
   server_source          main.server_source           vpnspot            vpnspot (the provider's servers) / own (STATE/wg-household.conf)
+  lan_networks           main.lan_networks (list)     (none)             network names (lan, guest); none: every network whose
+                                                                         firewall zone forwards to the WAN (core/lannets.py)
   console_enabled        console.enabled              1                  0/1: serial console for technicians
   console_tty            console.tty                  /dev/ttyS0         a /dev/ path
   console_baud           console.baud                 115200             9600 19200 38400 57600 115200 230400 460800 921600
@@ -227,6 +229,18 @@ def _ip(text):
     return text
 
 
+def _network_name(text):
+    # A UCI interface section name of /etc/config/network (netifd: letters,
+    # digits, '_'), e.g. lan, guest, iot.
+    if not text or len(text) > 32:
+        raise ValueError("needs a network name of 1 to 32 characters, e.g. lan or guest")
+    for ch in text:
+        if not ("a" <= ch <= "z" or "A" <= ch <= "Z" or "0" <= ch <= "9" or ch == "_"):
+            raise ValueError("%r is not a network name (letters, digits, '_'; as in "
+                             "/etc/config/network, e.g. lan or guest)" % text[:40])
+    return text
+
+
 def _colour(text):
     if len(text) != 7 or text[0] != "#":
         raise ValueError("%r is not a colour; write #rrggbb" % text[:40])
@@ -286,6 +300,10 @@ FIELDS = (
     # provider's servers; "own" uses the household's imported WireGuard
     # file (STATE/wg-household.conf) and calls the provider for nothing.
     Field("server_source", MAIN, "server_source", "vpnspot", _choice(("vpnspot", "own"))),
+    # Which of the router's networks are "LAN" (kill switch, tunnel routing,
+    # boot guard): none means every network whose firewall zone forwards to
+    # the WAN; core/lannets.py checks the names against /etc/config/network.
+    Field("lan_networks", MAIN, "lan_networks", (), _network_name, is_list=True),
     Field("console_enabled", CONSOLE, "enabled", True, _bool),
     Field("console_tty", CONSOLE, "tty", "/dev/ttyS0", _path("/dev/", False)),
     Field("console_baud", CONSOLE, "baud", 115200, _baud),
