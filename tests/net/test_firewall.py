@@ -84,3 +84,13 @@ def test_status_reads_what_is_loaded_and_a_failed_apply_keeps_the_old_table():
     assert fw.status()["kill_switch"]
     fw.remove()
     assert not fw.status()["loaded"]
+
+
+def test_every_lan_device_is_kill_switched_through_one_anonymous_set():
+    text = build_ruleset(plan("lan = br-lan br-guest br-lan.1"))
+    lans = '{ "br-lan", "br-guest", "br-lan.1" }'
+    assert ('iifname %s oifname != "vpnspot0" counter drop comment "vpnspot kill switch"' % lans
+            in rules(text))
+    # DNS, DNS over TLS and the IPv6 block cover the same devices.
+    assert text.count("iifname %s" % lans) == 4
+    assert 'iifname "br-lan" ' not in text

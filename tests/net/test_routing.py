@@ -39,3 +39,12 @@ def test_ip_commands_name_our_table_and_metric():
         "-6", "route", "replace", "unreachable", "default", "table", "51820", "metric", "4278198272"]
     assert R._rule_argv("add", (4, 10000, "iif br-lan", "51820")) == [
         "-4", "rule", "add", "priority", "10000", "iif", "br-lan", "lookup", "51820"]
+
+
+def test_every_lan_device_gets_its_policy_rule_in_both_families():
+    plan = NetPlan(parse_settings("lan = br-lan.1 br-guest"))
+    lan_rules = sorted(r for r in R.desired_rules(plan) if r[1] == R.RULE_PRIO_LAN)
+    assert lan_rules == [(4, R.RULE_PRIO_LAN, "iif br-guest", str(R.TABLE_ID)),
+                         (4, R.RULE_PRIO_LAN, "iif br-lan.1", str(R.TABLE_ID)),
+                         (6, R.RULE_PRIO_LAN, "iif br-guest", str(R.TABLE_ID)),
+                         (6, R.RULE_PRIO_LAN, "iif br-lan.1", str(R.TABLE_ID))]

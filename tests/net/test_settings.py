@@ -34,7 +34,7 @@ def test_comments_blank_lines_and_spaces_are_allowed():
     ("ipv6 = auto\n\nipv6 = off\n", "s:3: ipv6: set twice (first on line 1)"),
     ("just words\n", "s:1: expected `key = value`"),
     ('lan = br-lan"; flush ruleset\n', "s:1: lan: "),
-    ("lan = wan\n", "s: lan, wan and tunnel must be three different interfaces"),
+    ("lan = wan\n", "s: lan, wan and tunnel must be different interfaces"),
 ])
 def test_a_bad_line_is_reported_with_file_line_and_key(text, where):
     with pytest.raises(SettingsError) as e:
@@ -72,3 +72,18 @@ def test_without_a_config_dns_and_ipv6_fail_closed():
 
 def test_dns_off_is_reported_as_off():
     assert NetPlan(parse_settings("dns = off")).dns_mode == "off"
+
+
+def test_the_lan_setting_takes_several_devices_each_checked():
+    assert NetPlan(parse_settings("lan = br-lan  br-guest\n")).lans == ("br-lan", "br-guest")
+    assert NetPlan(parse_settings("")).lans == ("br-lan",)
+    for text, words in (("lan = br-lan wan\n", "must be different"),
+                        ("lan = br-lan br-lan\n", "twice"),
+                        ('lan = br-lan x"y\n', "not an interface name"),
+                        ("lan = \n", "at least one")):
+        try:
+            parse_settings(text, "s")
+        except SettingsError as e:
+            assert words in str(e), (text, str(e))
+        else:
+            raise AssertionError("accepted %r" % text)

@@ -39,9 +39,17 @@ def _q(name):
     return '"%s"' % name
 
 
+def _lan_match(plan):
+    """`iifname "br-lan"`, or an anonymous set for several LAN devices
+    (br-lan, br-guest, br-lan.1: every network lannets.py counts as LAN)."""
+    if len(plan.lans) == 1:
+        return _q(plan.lans[0])
+    return "{ %s }" % ", ".join(_q(d) for d in plan.lans)
+
+
 def build_ruleset(plan):
     """The complete `inet vpnspot` table for a NetPlan, as nft -f text."""
-    lan, tun = _q(plan.lan), _q(plan.tunnel)
+    lan, tun = _lan_match(plan), _q(plan.tunnel)
     fwd = [
         "oifname %s tcp flags syn / syn,rst tcp option maxseg size set rt mtu "
         "comment \"vpnspot mss clamp out\"" % tun,

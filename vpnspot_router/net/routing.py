@@ -9,7 +9,9 @@ Desired state, per family:
   rule  priority 9990   fwmark FWMARK lookup main   the tunnel's own UDP (and
                                                    the provider API) always use
                                                    the WAN, never the tunnel
-  rule  priority 10000  iif LAN lookup TABLE_ID     every LAN-sourced packet
+  rule  priority 10000  iif LAN lookup TABLE_ID     every LAN-sourced packet, one
+                                                   rule per LAN device (br-lan,
+                                                   br-guest, br-lan.1, ...)
   table TABLE_ID ("vpnspot"):
         default dev TUNNEL metric 10                while the tunnel is up
         unreachable default metric 4278198272       kill switch on (or IPv6
@@ -46,7 +48,8 @@ def desired_rules(plan):
     out = set()
     for fam in (4, 6):
         out.add((fam, RULE_PRIO_FWMARK, "fwmark 0x%x" % FWMARK, "main"))
-        out.add((fam, RULE_PRIO_LAN, "iif %s" % plan.lan, str(TABLE_ID)))
+        for lan in plan.lans:
+            out.add((fam, RULE_PRIO_LAN, "iif %s" % lan, str(TABLE_ID)))
     return out
 
 

@@ -12,7 +12,8 @@ Settings file: one `key = value` per line, `#` starts a comment.
     ipv6 = auto            auto | off   auto: IPv6 through the tunnel when the server offers it;
                                         off (or no IPv6 from the server): LAN IPv6 is blocked
     mtu = auto             auto | 1280..1500   auto: WAN MTU - 80 (1500 -> 1420, PPPoE 1492 -> 1412)
-    lan = br-lan           the LAN bridge
+    lan = br-lan           the LAN devices, space-separated (br-lan br-guest br-lan.1):
+                           every one of them is tunnelled and kill-switched
     wan = wan              the WAN device
     tunnel = vpnspot0      the tunnel device the agent creates
 
@@ -71,13 +72,23 @@ def parse_settings(text, filename="settings"):
             if not value.isdigit() or not MTU_MIN <= int(value) <= MTU_MAX:
                 raise SettingsError(filename, lineno, key, "%r is not auto or a number from %d to %d"
                                     % (value, MTU_MIN, MTU_MAX))
-        if key in IFNAME_KEYS and not valid_ifname(value):
-            raise SettingsError(filename, lineno, key, "%r is not an interface name (1-15 of "
-                                "letters, digits, '-', '_', '.')" % value)
+        if key in IFNAME_KEYS:
+            names = value.split() if key == "lan" else [value]
+            if not names:
+                raise SettingsError(filename, lineno, key, "needs at least one interface name")
+            for name in names:
+                if not valid_ifname(name):
+                    raise SettingsError(filename, lineno, key, "%r is not an interface name (1-15 "
+                                        "of letters, digits, '-', '_', '.')" % name)
+            if len(set(names)) != len(names):
+                raise SettingsError(filename, lineno, key, "names an interface twice: %s" % value)
+            value = " ".join(names)
         values[key] = value
-    if len(set(values[k] for k in IFNAME_KEYS)) != len(IFNAME_KEYS):
-        raise SettingsError(filename, None, None, "lan, wan and tunnel must be three different "
-                            "interfaces (got %s, %s, %s)" % tuple(values[k] for k in IFNAME_KEYS))
+    lans = values["lan"].split()
+    if values["wan"] in lans or values["tunnel"] in lans or values["wan"] == values["tunnel"]:
+        raise SettingsError(filename, None, None, "lan, wan and tunnel must be different "
+                            "interfaces (got lan %s, wan %s, tunnel %s)"
+                            % (values["lan"], values["wan"], values["tunnel"]))
     return values
 
 
@@ -105,7 +116,7 @@ class NetPlan:
                  wan_mtu=None, config_mtu=None):
         self.kill_switch = settings["kill_switch"] == "on"
         self.dns_tunnel = settings["dns"] == "tunnel"
-        self.lan = settings["lan"]
+        self.lans = tuple(settings["lan"].split())     # every LAN device (lannets.py)
         self.wan = settings["wan"]
         self.tunnel = settings["tunnel"]
         self.resolver4 = resolver4
@@ -123,6 +134,11 @@ class NetPlan:
         if not self.dns_tunnel:
             return "off"
         return "tunnel" if self.resolver4 or self.resolver6 else "blocked (no tunnel resolver known)"
+
+    @property
+    def lan(self):
+        """The LAN devices as one space-separated string (status, logs)."""
+        return " ".join(self.lans)
 
     def as_dict(self):
         return {"kill_switch": "on" if self.kill_switch else "off", "dns": self.dns_mode,
