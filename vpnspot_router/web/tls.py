@@ -1,9 +1,14 @@
-"""The web UI's self-signed certificate, made once on first start.
+"""The web UI's self-signed certificate: px5g's on OpenWrt, else made once.
 
 No public CA can issue a certificate for a router's LAN address, so the
-router makes its own (EC P-256, 10 years, for its LAN names and
-addresses) and the browser asks the household to accept it once. The key
-and certificate are written through store.FileStore (atomic, 0600), so a
+router makes its own (EC P-256, 10 years) and the browser asks the
+household to accept it once. On OpenWrt the package's uci-defaults script
+makes it with px5g (the tool uhttpd uses) at first boot, at the same two
+paths (STATE/web-key.pem, STATE/web-cert.pem): the web UI then only reads
+them, and never imports `cryptography` for its certificate. Where there is
+no such pair (no px5g, a development machine, a pair that does not load)
+the web UI makes one itself with `cryptography`, for its LAN names and
+addresses, written through store.FileStore (atomic, key first, 0600), so a
 power cut during first start leaves either no certificate (made again at
 the next start) or a whole one. An existing pair is reused, so the
 fingerprint the household accepted stays the same.
@@ -12,6 +17,7 @@ fingerprint the household accepted stays the same.
 import datetime
 import ipaddress
 import os
+import ssl
 
 from vpnspot_router.store import FileStore
 
@@ -55,11 +61,26 @@ def make_self_signed(names, now=None):
     return cert.public_bytes(serialization.Encoding.PEM), key_pem
 
 
-def _is_pem(kind):
+def _is_pem(*kinds):
     def check(data):
-        if b"-----BEGIN " + kind not in data:
-            raise ValueError("not a PEM %s" % kind.decode())
+        if not any(b"-----BEGIN " + kind + b"-----" in data for kind in kinds):
+            raise ValueError("not a PEM %s" % kinds[0].decode())
     return check
+
+
+# What the web UI accepts as its key: its own (PKCS#8) and px5g's (SEC1 for
+# an EC key, PKCS#1 for an RSA one).
+_KEY_PEMS = (b"PRIVATE KEY", b"EC PRIVATE KEY", b"RSA PRIVATE KEY")
+
+
+def _pair_loads(cert_path, key_path):
+    """True when TLS can serve with this pair (the key matches the
+    certificate): what the server will do with it, without cryptography."""
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert_path, key_path)
+    except (ssl.SSLError, OSError, ValueError):
+        return False
+    return True
 
 
 def ensure_certificate(state_dir, names):
@@ -70,8 +91,8 @@ def ensure_certificate(state_dir, names):
     cert_store = FileStore(cert_path, keep_last_good=False)
     key_store = FileStore(key_path, keep_last_good=False)
     have_cert = cert_store.read(_is_pem(b"CERTIFICATE")).data
-    have_key = key_store.read(_is_pem(b"PRIVATE KEY")).data
-    if have_cert and have_key:
+    have_key = key_store.read(_is_pem(*_KEY_PEMS)).data
+    if have_cert and have_key and _pair_loads(cert_path, key_path):
         return cert_path, key_path
     cert_pem, key_pem = make_self_signed(names)
     old = os.umask(0o077)
