@@ -4,10 +4,16 @@ refused, health monitoring, failover and API backoff."""
 from vpnspot_router.core import supervisor as S
 
 
+KEY = "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk="     # base64 of 32 x 0x09
+# What every server entry holds besides id, region, load and endpoint
+# (core/serverlist.py refuses an entry without them). An IPv6 resolver
+# only: no IPv4 probe address, so these servers are watched passively
+# (PROBED below are the ones that answer probes).
+FIELDS = {"public_key": KEY, "ipv6": False, "dns": ["fd77:77::1"]}
 SERVERS = [
-    {"id": "gw", "region": "nl-ams", "load": 10, "endpoint": "203.0.113.10:51820"},
-    {"id": "gw2", "region": "nl-ams", "load": 20, "endpoint": "203.0.113.20:51820"},
-    {"id": "fra", "region": "de-fra", "load": 5, "endpoint": "203.0.113.30:51820"},
+    dict(FIELDS, id="gw", region="nl-ams", load=10, endpoint="203.0.113.10:51820"),
+    dict(FIELDS, id="gw2", region="nl-ams", load=20, endpoint="203.0.113.20:51820"),
+    dict(FIELDS, id="fra", region="de-fra", load=5, endpoint="203.0.113.30:51820"),
 ]
 ADDR = {"ipv4": "10.77.0.2/32", "ipv6": None}
 LAT = {"gw": [5], "gw2": [6], "fra": [40]}
@@ -264,6 +270,74 @@ def test_an_empty_server_list_is_treated_as_a_service_problem():
     sup.servers_fetched(0, [])
     assert sup.state == S.BACKOFF
     assert "no servers" in sup.api_problem
+
+
+# -- the server list passes core/serverlist.py -----------------------------
+
+def test_a_refused_server_entry_is_left_out_and_named_and_the_rest_is_used():
+    sup = S.Supervisor()
+    sup.boot(0)
+    sup.killswitch_loaded(0, True)
+    bad = [dict(SERVERS[0], dns=["1.2.3"]), dict(SERVERS[1], endpoint="127.0.0.1:51820")]
+    assert kinds(sup.servers_fetched(0, bad + [SERVERS[2]])) == [S.REGISTER_KEY]
+    assert [s["id"] for s in sup.servers] == ["fra"]
+    assert sup.refused == ["server gw: dns: '1.2.3' is not an IPv4 address",
+                           "server gw2: endpoint: '127.0.0.1:51820': 127.0.0.1 is a loopback address"]
+    assert sup.snapshot(0)["servers_refused"] == sup.refused
+    probe = sup.key_registered_ok(0, ADDR)
+    assert [s["id"] for s in probe[0].servers] == ["fra"]
+    conf = sup.probed(1, {"fra": [5]})
+    assert conf[0].server["id"] == "fra"
+
+
+def test_a_list_with_no_usable_server_is_a_failed_call_retried_later_not_a_crash():
+    sup = S.Supervisor()
+    sup.boot(0)
+    sup.killswitch_loaded(0, True)
+    assert sup.servers_fetched(0, [dict(SERVERS[0], dns=["0.0.0.0"])]) == []
+    assert sup.state == S.BACKOFF and sup.api_retry_at is not None
+    assert sup.api_problem == ("the provider listed no usable server (1 refused: server gw: dns: "
+                               "0.0.0.0 is the unspecified address)")
+    # The next list is good: on as usual.
+    sup.tick(sup.api_retry_at)
+    assert kinds(sup.servers_fetched(sup.api_retry_at, SERVERS)) == [S.REGISTER_KEY]
+    assert sup.refused == []
+
+
+def test_the_routers_own_networks_are_refused_as_endpoints_and_resolvers():
+    sup = S.Supervisor()
+    sup.networks = [(4, 0xC0A84D00, 24)]             # 192.168.77.0/24, the LAN
+    sup.boot(0)
+    sup.killswitch_loaded(0, True)
+    sup.servers_fetched(0, [dict(SERVERS[0], dns=["192.168.77.1"])] + SERVERS[1:])
+    assert sup.refused == ["server gw: dns: 192.168.77.1 is inside the router's own network "
+                           "192.168.77.0/24"]
+
+
+def test_a_saved_last_good_server_that_fails_the_checks_is_forgotten():
+    sup = S.Supervisor()
+    sup.boot(0)
+    sup.killswitch_loaded(0, True, (dict(SERVERS[0], dns=["0.0.0.0"]), ADDR))
+    assert sup.last_good is None and not sup.key_registered
+    assert sup.refused == ["last good server: server gw: dns: 0.0.0.0 is the unspecified address"]
+    # The service is unreachable: no tunnel to a bad server, the kill switch holds.
+    assert sup.api_failed(1, "no network", False, 0.0) == [] and sup.state == S.BACKOFF
+    sup = S.Supervisor()
+    sup.boot(0)
+    sup.killswitch_loaded(0, True, (SERVERS[0], {"ipv4": "1.2.3/32", "ipv6": None}))
+    assert sup.last_good is None
+    assert sup.refused == ["last good server: ipv4: '1.2.3' is not an IPv4 address"]
+
+
+def test_an_unusable_tunnel_address_from_key_registration_is_a_failed_call():
+    sup = S.Supervisor()
+    sup.boot(0)
+    sup.killswitch_loaded(0, True)
+    sup.servers_fetched(0, SERVERS)
+    assert sup.key_registered_ok(0, {"ipv4": "1.2.3/32", "ipv6": None}) == []
+    assert sup.state == S.BACKOFF and not sup.key_registered
+    assert sup.api_problem == ("the provider assigned an unusable tunnel address: ipv4: "
+                               "'1.2.3' is not an IPv4 address")
 
 
 def test_timers_are_validated():

@@ -48,7 +48,8 @@ def agent_connected_to_a_probed_server(tmp_path, prober_factory):
                                 backend_factory=None, prober_factory=prober_factory)
     sup = agent.sup
     server = {"id": "gw", "region": "europe", "load": 1, "endpoint": "203.0.113.10:51820",
-              "dns": ["10.77.0.1"]}
+              "dns": ["10.77.0.1"], "ipv6": False,
+              "public_key": "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk="}
     sup.boot(0)
     sup.killswitch_loaded(0, True)
     sup.servers_fetched(0, [server])

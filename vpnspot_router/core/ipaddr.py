@@ -164,3 +164,66 @@ def packet_addresses(packet):
     if version == 6 and len(packet) >= 40:
         return V6, int.from_bytes(packet[8:24], "big"), int.from_bytes(packet[24:40], "big")
     return None
+
+
+# -- what kind of address ------------------------------------------------
+# Special-purpose ranges (RFC 6890 and the IANA registries) that decide
+# where a peer-supplied address may be used (core/serverlist.py). The
+# documentation ranges (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24,
+# 2001:db8::/32) count as global on purpose: the namespace lab plays the
+# internet with them.
+
+UNSPECIFIED = "unspecified"
+LOOPBACK = "loopback"
+LINK_LOCAL = "link-local"
+MULTICAST = "multicast"
+BROADCAST = "broadcast"
+RESERVED = "reserved"
+PRIVATE = "private"
+GLOBAL = "global"
+
+_V4_RANGES = (
+    # (network, length, kind), most specific first where they nest
+    (0x00000000, 32, UNSPECIFIED),          # 0.0.0.0
+    (0x00000000, 8, RESERVED),              # 0.0.0.0/8 "this network"
+    (0x7F000000, 8, LOOPBACK),              # 127.0.0.0/8
+    (0xA9FE0000, 16, LINK_LOCAL),           # 169.254.0.0/16
+    (0xE0000000, 4, MULTICAST),             # 224.0.0.0/4
+    (0xFFFFFFFF, 32, BROADCAST),            # 255.255.255.255
+    (0xF0000000, 4, RESERVED),              # 240.0.0.0/4
+    (0x0A000000, 8, PRIVATE),               # 10.0.0.0/8
+    (0xAC100000, 12, PRIVATE),              # 172.16.0.0/12
+    (0xC0A80000, 16, PRIVATE),              # 192.168.0.0/16
+    (0x64400000, 10, PRIVATE),              # 100.64.0.0/10 shared (carrier-grade NAT)
+    (0xC0000000, 24, PRIVATE),              # 192.0.0.0/24 IETF protocol assignments
+    (0xC6120000, 15, PRIVATE),              # 198.18.0.0/15 benchmarking
+)
+
+_V6_RANGES = (
+    (0, 128, UNSPECIFIED),                  # ::
+    (1, 128, LOOPBACK),                     # ::1
+    (0xFE80 << 112, 10, LINK_LOCAL),        # fe80::/10
+    (0xFF00 << 112, 8, MULTICAST),          # ff00::/8
+    (0xFC00 << 112, 7, PRIVATE),            # fc00::/7 unique local
+    (0xFEC0 << 112, 10, PRIVATE),           # fec0::/10 site-local (deprecated)
+    (0, 96, RESERVED),                      # ::/96 IPv4-compatible (deprecated)
+)
+
+
+def address_kind(family, value):
+    """One of UNSPECIFIED, LOOPBACK, LINK_LOCAL, MULTICAST, BROADCAST,
+    RESERVED, PRIVATE or GLOBAL. An IPv4-mapped IPv6 address
+    (::ffff:a.b.c.d) is the kind of its IPv4 address."""
+    if family == V6 and value >> 32 == 0xFFFF:
+        return address_kind(V4, value & _V4_MAX)
+    ranges = _V4_RANGES if family == V4 else _V6_RANGES
+    for network, length, kind in ranges:
+        if value & prefix_mask(family, length) == network:
+            return kind
+    return GLOBAL
+
+
+def prefix_contains(prefix, family, value):
+    """Whether (family, network, length) holds the address (family, value)."""
+    p_family, network, length = prefix
+    return p_family == family and value & prefix_mask(family, length) == network

@@ -70,11 +70,19 @@ tunnel's counters about once a second): a server is dead when
     retry's worth (no session can be in use any more).
 A background refresh that fails does not touch the tunnel: it is retried
 with capped exponential backoff and full jitter (core/backoff.py).
+
+Every server entry passes core/serverlist.py before it is used: the
+provider's list (a refused entry is left out and named in `refused`, which
+the driver logs; a list with nothing usable is a failed call), the tunnel
+addresses of key registration (unusable: a failed call) and the last good
+server from flash (unusable: forgotten). `networks` holds the router's own
+prefixes (serverlist.router_networks()), which the driver keeps current.
 """
 
 from . import backoff
 from . import liveness
 from . import selection
+from . import serverlist
 
 BOOT = "boot"
 NOT_ENROLLED = "not_enrolled"
@@ -315,6 +323,8 @@ class Supervisor:
         self._probe_seq = 0             # probe numbers run on across tunnels
         self.source = SOURCE_VPNSPOT    # SOURCE_OWN: the household's own server
         self.own_problem = None         # why the own server cannot be used
+        self.networks = []              # the router's own prefixes (serverlist.router_networks)
+        self.refused = []               # serverlist problems of the last list fetched
 
     # -- the table -------------------------------------------------------
 
@@ -345,11 +355,26 @@ class Supervisor:
             self._go("killswitch_loaded_not_enrolled", now)
             return []
         self._go("killswitch_loaded_enrolled", now)
+        last_good = self._checked_last_good(last_good)
         self.last_good = last_good
         if last_good is not None:
             self.key_registered = True
             self.addresses = last_good[1]
         return self._fetch(now)
+
+    def _checked_last_good(self, last_good):
+        """last_good if its server and addresses pass core/serverlist.py, else
+        None (an older agent saved it unchecked); the reason joins `refused`."""
+        if last_good is None:
+            return None
+        why = serverlist.server_problem(last_good[0], self.networks) if isinstance(
+            last_good[0], dict) else "the saved server is not an object"
+        if why is None:
+            why = serverlist.addresses_problem(last_good[1], self.networks)
+        if why is None:
+            return last_good
+        self.refused = ["last good server: " + why]
+        return None
 
     def enrolled(self, now):
         self._go("enrolled", now)
@@ -366,6 +391,10 @@ class Supervisor:
             return []           # an answer from before the switch: not wanted now
         if not servers:
             return self.api_failed(now, "the provider listed no servers", final=False)
+        servers, self.refused = serverlist.usable(servers, self.networks)
+        if not servers:
+            return self.api_failed(now, "the provider listed no usable server (%d refused: %s)"
+                                   % (len(self.refused), self.refused[0]), final=False)
         self.api_attempts = 0
         self.api_retry_at = None
         self.api_problem = None
@@ -383,6 +412,10 @@ class Supervisor:
         return self._choose(now, "servers")
 
     def key_registered_ok(self, now, addresses):
+        why = serverlist.addresses_problem(addresses, self.networks)
+        if why is not None:
+            return self.api_failed(now, "the provider assigned an unusable tunnel address: "
+                                   + why, final=False)
         self.addresses = addresses
         self.key_registered = True
         return self._choose(now, "key_registered")
@@ -504,6 +537,7 @@ class Supervisor:
         if not enrolled:
             self.key_registered = False
             return [StopTunnel()]
+        last_good = self._checked_last_good(last_good)
         if self.last_good is None and last_good is not None:
             self.last_good = last_good
             self.key_registered = True
@@ -709,6 +743,7 @@ class Supervisor:
             "last_failover": None if lf is None else {
                 "from": lf[0], "to": lf[1], "ago": now - lf[2], "seconds_to_handshake": lf[3]},
             "api_problem": self.api_problem,
+            "servers_refused": list(self.refused),
             "api_retry_in": None if self.api_retry_at is None else max(0.0, self.api_retry_at - now),
             "history": [{"ago": now - h[0], "from": h[1], "event": h[2], "to": h[3],
                          "detail": h[4]} for h in self.history],
