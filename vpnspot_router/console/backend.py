@@ -159,6 +159,19 @@ class RealBackend:
         peers = (tunnel or {}).get("peers") or []
         return peers[0] if peers else None
 
+    def _allowed(self, tunnel):
+        """What the privacy filter keeps: the gateway endpoints and the
+        provider API's host (the service's names, not the household's)."""
+        out = self._endpoints(tunnel)
+        try:
+            from urllib.parse import urlsplit
+            host = urlsplit(self._settings()[0].api_url).hostname
+        except (ConsoleError, ValueError):
+            host = None
+        if host:
+            out.append(host)
+        return out
+
     def _endpoints(self, tunnel):
         out = []
         for p in (tunnel or {}).get("peers") or []:
@@ -441,7 +454,7 @@ class RealBackend:
         now = self.clock()
         lines, source = self._raw_logs(n)
         agent, _ = self._agent()
-        allowed = self._endpoints(self._tunnel(agent) if agent else None)
+        allowed = self._allowed(self._tunnel(agent) if agent else None)
         for line in lines:
             self.debug.record(now, "log", line)
         return {"lines": [scrub(l, allowed) for l in lines], "source": source}
@@ -641,7 +654,7 @@ class RealBackend:
         except Exception:
             pass
         agent, _ = self._agent()
-        return encode_bundle(obj, self._endpoints(self._tunnel(agent) if agent else None))
+        return encode_bundle(obj, self._allowed(self._tunnel(agent) if agent else None))
 
 
 def _config_message(e):
