@@ -147,3 +147,37 @@ def test_illegal_events_are_not_in_the_transition_table():
     assert (CLOSED, "close") not in debugsession.TRANSITIONS
     assert (OPEN, "open") not in debugsession.TRANSITIONS
     assert debugsession.TRANSITIONS[(OPEN, "expire")] == CLOSED
+
+
+def test_any_administrator_ends_a_session_without_its_token_and_its_data_goes():
+    # The web UI's opener signed out: whoever administers the router next
+    # (another browser, the console, the command line) ends it.
+    d = DebugSession(CountingRandom())
+    d.open(T0, 3600, "web UI")
+    d.record(T0 + 1, "lan-neighbour", "192.168.77.10 lladdr 02:11:22:33:44:55")
+    actions = d.end(T0 + 2)
+    assert [a.kind for a in actions] == [PURGE]
+    assert d.state == CLOSED and d.entries == [] and d.token is None and d.opened_by is None
+    assert d.record(T0 + 3, "lan-neighbour", "kept?") is False
+    assert "no debug session is open" in _refused(d.end, T0 + 4)
+
+
+def test_every_administrator_sees_that_a_session_is_open_but_not_what_it_holds():
+    d = DebugSession(CountingRandom())
+    assert d.summary(T0) == {"open": False, "opened_by": None, "opened_ago": None,
+                             "expires_in": None, "entries": 0}
+    d.open(T0, 600, "console")
+    d.record(T0 + 5, "log", "secret detail 192.168.77.10")
+    summary = d.summary(T0 + 10)
+    assert summary == {"open": True, "opened_by": "console", "opened_ago": 10,
+                       "expires_in": 590, "entries": 1}
+    assert "192.168.77.10" not in repr(summary)
+    assert d.summary(T0 + 600)["open"] is False
+
+
+def test_where_a_session_was_opened_is_a_short_name():
+    d = DebugSession(CountingRandom())
+    _refused(d.open, T0, 60, "")
+    _refused(d.open, T0, 60, "x" * 33)
+    _refused(d.open, T0, 60, 5)
+    assert d.state == CLOSED

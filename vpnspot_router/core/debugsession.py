@@ -10,7 +10,13 @@ Owns the rules of issue 5's debug sessions as a state machine:
   - close, expiry (tick) and a reboot (a new DebugSession) purge everything;
   - entries are shown and exported only to whoever holds the session's
     token (the person who opened it) and only on request; nothing here
-    sends anything anywhere.
+    sends anything anywhere;
+  - that a session is open, from where (opened_by: "web UI", "console",
+    "command line"), since when and until when is no secret from any
+    administrator (summary()), and any administrator may end it
+    (end(now)): a session whose opener signed out or went away must not
+    go on recording until its time limit. Ending needs no token because
+    it only ever deletes.
 
 Sans-IO: time comes in as `now` (seconds), the token's randomness from the
 injected random_bytes. Each transition returns actions for the adapter
@@ -20,7 +26,7 @@ States and events (TRANSITIONS is the table; anything else raises
 DebugSessionError and changes nothing):
 
   CLOSED --open-->  OPEN
-  OPEN   --close--> CLOSED   (purge)
+  OPEN   --close--> CLOSED   (purge; close(token) by its opener, end() by any administrator)
   OPEN   --expire-> CLOSED   (purge; from tick(now) once now >= expires_at)
   OPEN   --extend-> OPEN     (new deadline, still at most MAX_TTL from now)
 
@@ -70,6 +76,7 @@ class DebugSession:
         self.token = None
         self.opened_at = None
         self.expires_at = None
+        self.opened_by = None       # where it was opened, for every administrator to see
         self.entries = []           # (time, category, text)
         self.size = 0
         self.dropped = 0
@@ -100,13 +107,18 @@ class DebugSession:
                                     % (MAX_TTL, ttl))
         return ttl
 
-    def open(self, now, ttl=None):
+    def open(self, now, ttl=None, opened_by=None):
         """Open a session; returns its token (hex), which show/export require."""
         ttl = self._ttl(ttl)
+        if opened_by is not None and (type(opened_by) is not str or not opened_by
+                                      or len(opened_by) > 32):
+            raise DebugSessionError("opened_by names where the session was opened "
+                                    "(1 to 32 characters)")
         self._go("open")
         self.token = "".join(["%02x" % b for b in self.random_bytes(16)])
         self.opened_at = now
         self.expires_at = now + ttl
+        self.opened_by = opened_by
         return self.token
 
     def extend(self, token, now, ttl=None):
@@ -121,6 +133,21 @@ class DebugSession:
         self._go("close")
         self._purge()
         return [Purge("closed")]
+
+    def end(self, now):
+        """Any administrator ends the session, whoever opened it; its data
+        is deleted. Raises DebugSessionError when none is open."""
+        self._go("close")
+        self._purge()
+        return [Purge("closed")]
+
+    def summary(self, now):
+        """What every administrator may see: never the entries themselves."""
+        if not self.is_open(now):
+            return {"open": False, "opened_by": None, "opened_ago": None, "expires_in": None,
+                    "entries": 0}
+        return {"open": True, "opened_by": self.opened_by, "opened_ago": now - self.opened_at,
+                "expires_in": self.expires_at - now, "entries": len(self.entries)}
 
     def tick(self, now):
         if self.state == OPEN and now >= self.expires_at:
@@ -175,6 +202,7 @@ class DebugSession:
         self.token = None
         self.opened_at = None
         self.expires_at = None
+        self.opened_by = None
 
 
 def _same(a, b):
