@@ -93,7 +93,7 @@ def _add_bucket(buckets, key, rx, tx, keep):
 
 
 class Accounting:
-    def __init__(self, checkpoint_minutes=15, report_period_minutes=60, counter_bits=64,
+    def __init__(self, checkpoint_minutes=15, report_period_minutes=1440, counter_bits=64,
                  max_rate_bytes_per_s=10 ** 10 // 8 * 2):
         if counter_bits not in (32, 64):
             raise ValueError("counter_bits is 32 or 64")

@@ -38,8 +38,8 @@
   <label for="mtu">Manual MTU (1280 to 1500)</label>
   <input id="mtu" name="mtu" type="number" min="1280" max="1500" value="{{v['mtu'] if v['mtu'] != 'auto' else ''}}" {{'disabled' if 'mtu' in locked else ''}} aria-invalid="{{'true' if field == 'mtu' else 'false'}}">
   <p class="hint" id="mtu-help">{{locked.get('mtu', 'Leave on automatic unless support asks you to change it.')}}</p>
-  <label for="report_period_minutes">Bandwidth report period (minutes, 15 to 1440)</label>
-  <input id="report_period_minutes" name="report_period_minutes" type="number" min="15" max="1440" value="{{v['report_period_minutes']}}" {{'disabled' if 'report_period_minutes' in locked else ''}} aria-describedby="rp-help" aria-invalid="{{'true' if field == 'report_period_minutes' else 'false'}}">
-  <p class="hint" id="rp-help">{{locked.get('report_period_minutes', 'The router reports only total bytes per period, never what your devices did.')}}</p>
+  <label for="report_period_minutes">Bandwidth report period (minutes, 60 to 1440)</label>
+  <input id="report_period_minutes" name="report_period_minutes" type="number" min="60" max="1440" value="{{v['report_period_minutes']}}" {{'disabled' if 'report_period_minutes' in locked else ''}} aria-describedby="rp-help" aria-invalid="{{'true' if field == 'report_period_minutes' else 'false'}}">
+  <p class="hint" id="rp-help">{{locked.get('report_period_minutes', 'The router reports only total bytes per period, never what your devices did. The default, 1440 (one report a day), is what billing needs; shorter periods tell the provider when your home is busy.')}}</p>
   <button type="submit">Save settings</button>
 </form>
