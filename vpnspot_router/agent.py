@@ -301,10 +301,11 @@ def cmd_service_agent(args):
             prov = configstore.PROVISIONING_PATHS
         paths = configstore.Paths(os.path.join(args.config_dir, "vpnspot"), prov)
         settings, problems = configstore.load_settings(paths)
+        lans = lan_devices(args, settings)
         net = {"kill_switch": "on" if settings.kill_switch else "off",
                "dns": "tunnel" if settings.dns_mode == "tunnel" else "off",
                "ipv6": "auto" if settings.ipv6_mode == "tunnel" else "off",
-               "mtu": str(settings.mtu), "lan": args.lan, "wan": args.wan, "tunnel": args.tunnel}
+               "mtu": str(settings.mtu), "lan": " ".join(lans), "wan": args.wan, "tunnel": args.tunnel}
         st_mod.parse_settings("".join("%s = %s\n" % kv for kv in net.items()), "command line")
     except (ValueError, driver.DriverError, cfg.ConfigError) as e:
         print("error: %s" % e, file=sys.stderr)
@@ -328,6 +329,9 @@ def cmd_service_agent(args):
                                 report_timing=report_timing, crypto=crypto,
                                 identity=_identity(profile), data_plane=choice,
                                 exit_timing=exit_timing)
+    # Without --lan the agent follows the router's configuration: its
+    # "lan_reload" request (sent by `vpnspot guard sync`) derives again.
+    agent.lan_source = None if args.lan else _lan_source(args, paths)
 
     def load_device():
         try:
@@ -344,6 +348,54 @@ def cmd_service_agent(args):
         if web is not None:
             web.stop()
             web.close()
+
+
+def lan_devices(args, settings, previous=None):
+    """The LAN devices to cover: --lan as given, else derived from the
+    router's network and firewall files in --config-dir and netifd
+    (net/lannets.py, main.lan_networks); never empty, errors logged."""
+    if getattr(args, "lan", None):
+        return list(args.lan)
+    from vpnspot_router.net import lannets
+    return lannets.devices(lannets.RouterConfig(args.config_dir),
+                           tuple(getattr(settings, "lan_networks", ()) or ()), previous)
+
+
+def _guard_lan_devices(args, guard, config_dir):
+    """The LAN devices for `vpnspot guard sync`: --lan as given; else the
+    running agent's, after it derived them again (its "lan_reload", so the
+    agent's table and the guard cover the same devices); else derived here
+    the same way (net/lannets.py)."""
+    if args.lan:
+        return list(args.lan)
+    from vpnspot_router import configstore, driver
+    try:
+        answer = driver.control_call(args.run_dir, {"cmd": "lan_reload"}, timeout=10)
+        if answer.get("ok") and answer.get("lan"):
+            return list(answer["lan"])
+    except (driver.DriverError, OSError):
+        pass        # no agent running (stopped, switched off, not started yet)
+    try:
+        settings, _ = configstore.load_settings(guard.paths)
+    except (ValueError, OSError):
+        settings = None
+    from vpnspot_router.net import lannets
+    return lannets.devices(lannets.RouterConfig(config_dir),
+                           tuple(getattr(settings, "lan_networks", ()) or ()))
+
+
+def _lan_source(args, paths):
+    """previous devices -> devices, main.lan_networks read again."""
+    from vpnspot_router import configstore
+
+    def derive(previous):
+        try:
+            settings, _ = configstore.load_settings(paths)
+        except (ValueError, OSError) as e:
+            log.error("LAN networks: %s; still covering %s", e, ", ".join(previous))
+            return list(previous)
+        return lan_devices(args, settings, previous)
+    return derive
 
 
 def _web_holder(args):
@@ -796,7 +848,10 @@ def register(sub):
     agent.add_argument("--config-dir", default="/etc/config", help="UCI directory (file vpnspot)")
     agent.add_argument("--state-dir", default="/etc/vpnspot",
                        help="device.json, the router's key, report queue (default %(default)s)")
-    agent.add_argument("--lan", default="br-lan")
+    agent.add_argument("--lan", action="append", metavar="DEV",
+                       help="a LAN device to cover, may repeat (a lab, a non-OpenWrt host); "
+                       "default: every LAN network in /etc/config/network and firewall "
+                       "(main.lan_networks), followed on `vpnspot guard sync`")
     agent.add_argument("--wan", default="wan")
     agent.add_argument("--tunnel", default="vpnspot0")
     agent.add_argument("--web-listen", metavar="ADDR:PORT",

@@ -768,10 +768,42 @@ class ServiceAgent:
         if not self.debug.is_open(now) or now < self.next_neighbours:
             return
         self.next_neighbours = now + NEIGHBOUR_EVERY
-        out = subprocess.run(["ip", "neigh", "show", "dev", self.net_settings["lan"]],
-                             capture_output=True, text=True).stdout
-        for line in out.splitlines():
-            self.debug.record(now, "lan-neighbour", line.strip())
+        for dev in self.net_settings["lan"].split():
+            out = subprocess.run(["ip", "neigh", "show", "dev", dev],
+                                 capture_output=True, text=True).stdout
+            for line in out.splitlines():
+                self.debug.record(now, "lan-neighbour", "%s %s" % (dev, line.strip()))
+
+    # The router's configuration as a source of LAN devices (agent.py:
+    # previous list -> new list, never raising), or None with --lan.
+    lan_source = None
+
+    def reload_lan(self):
+        """The "lan_reload" request: derive the LAN devices again (a guest
+        network added, a LAN moved to br-lan.1) and, when they changed,
+        reload the table and policy rules for them, firewall first, as at
+        boot; the boot guard follows. Returns what is covered now."""
+        old = self.net_settings["lan"].split()
+        if self.lan_source is None:
+            return {"lan": old, "changed": False, "source": "--lan"}
+        new = list(self.lan_source(old))
+        if new == old:
+            return {"lan": old, "changed": False, "source": "configuration"}
+        self.net_settings["lan"] = " ".join(new)
+        if self.plan is not None:
+            self.plan = st_mod.plan_from_config(self.net_settings, self.conf, self._wan_mtu())
+            self.firewall.apply(fw_mod.build_ruleset(self.plan))
+            self.routing.apply(rt_mod.desired_rules(self.plan),
+                               rt_mod.desired_routes(self.plan, self.plane is not None))
+        log.info("LAN devices now %s (were %s)", ", ".join(new), ", ".join(old))
+        out = {"lan": new, "changed": True, "source": "configuration"}
+        sync = getattr(self, "sync_guard", None)       # net/guard.py, where installed
+        if sync is not None:
+            try:
+                out["guard"] = sync()
+            except ValueError as e:
+                out["guard"] = str(e)
+        return out
 
     def _purge(self, actions):
         for a in actions:
@@ -790,6 +822,8 @@ class ServiceAgent:
                 return {"ok": True, "status": self.sup.snapshot(now)}
             if cmd == "memory":
                 return dict(memory_report(), ok=True)
+            if cmd == "lan_reload":
+                return dict(self.reload_lan(), ok=True)
             if cmd == "connect":
                 region, server = request.get("region"), request.get("server")
                 target = request.get("target")
