@@ -49,6 +49,9 @@ class RouterConfig:
                 return f.read()
         except FileNotFoundError:
             return None
+        except OSError as e:
+            log.warning("cannot read %s: %s; deciding without it", self.path(name), e.strerror)
+            return None
 
     def dump(self):
         """netifd's interfaces, decoded; None without ubus or an answer."""
