@@ -1,8 +1,9 @@
 """The agent process: kill switch first, then the tunnel, then the routes.
 
 Owns: `vpnspot agent` (foreground; logs to stderr, which procd hands to
-logd on OpenWrt, or with --syslog straight to the system log), `vpnspot status` and
-`vpnspot killswitch apply|remove|status`, and the agent's status file.
+logd on OpenWrt, or with --syslog straight to the system log), `vpnspot status`,
+`vpnspot killswitch apply|remove|status`, `vpnspot guard sync|status` (the
+boot guard, net/guard.py) and the agent's status file.
 
 Lifecycle, in the order the household's safety needs:
   1. read and check the WireGuard config and the settings file; on any error
@@ -309,12 +310,25 @@ def cmd_service_agent(args):
         st_mod.parse_settings("".join("%s = %s\n" % kv for kv in net.items()), "command line")
     except (ValueError, driver.DriverError, cfg.ConfigError) as e:
         print("error: %s" % e, file=sys.stderr)
+        # The boot guard holds meanwhile; with settings it cannot read it
+        # is fully on (net/guard.py).
+        _sync_guard(args)
         return EXIT_USAGE
     for p in problems:
         log.warning("%s", p)
+    guard = _sync_guard(args, settings, lans)
     if not settings.enabled:
         log.info("VPN Spot is switched off in %s; the kill switch stays as it is", paths.config_path)
         return EXIT_OK
+    # The agent's own table (kill switch, LAN DNS dropped until a tunnel
+    # resolver is known) before any slow step: the crypto measurement below
+    # takes seconds on a first boot, provider calls longer.
+    firewall, routing = fw_mod.Firewall(), rt_mod.Routing()
+    try:
+        driver.load_kill_switch(net, firewall, routing, read_wan_mtu(net["wan"]))
+    except (fw_mod.FirewallError, rt_mod.RoutingError, OSError) as e:
+        log.error("agent failed: %s", e)
+        return EXIT_FAILURE
     from vpnspot_router.crypto import LazyProvider, default_provider
     profile, crypto = _crypto_decision(args.state_dir, settings.crypto)
     log.info("crypto: %s/%s: %s", crypto["data_plane"], crypto["provider"], crypto["reason"])
@@ -328,7 +342,8 @@ def cmd_service_agent(args):
                                 timing=timing, supervisor_timing=sup_timing,
                                 report_timing=report_timing, crypto=crypto,
                                 identity=_identity(profile), data_plane=choice,
-                                exit_timing=exit_timing)
+                                exit_timing=exit_timing, firewall=firewall, routing=routing,
+                                guard=guard)
     # Without --lan the agent follows the router's configuration: its
     # "lan_reload" request (sent by `vpnspot guard sync`) derives again.
     agent.lan_source = None if args.lan else _lan_source(args, paths)
@@ -348,6 +363,24 @@ def cmd_service_agent(args):
         if web is not None:
             web.stop()
             web.close()
+
+
+def _sync_guard(args, settings=None, lan_devices=None):
+    """The boot guard in step with the settings (net/guard.py) where the
+    package installed it; settings None: read from the files (fully on if
+    they cannot be read). Returns the BootGuard, or None where none is
+    installed. A failure is logged: the agent's own table still follows."""
+    from vpnspot_router.net import guard as gd_mod
+    guard = guard_for(args.config_dir, args.state_dir, getattr(args, "guard_file", None))
+    if not guard.installed():
+        log.info("no boot guard at %s (installed by the vpnspot package on OpenWrt): "
+                 "not synced", guard.guard_file)
+        return None
+    try:
+        log.info("%s", gd_mod.describe(guard.sync(settings, lan_devices)))
+    except gd_mod.GuardError as e:
+        log.error("boot guard: %s", e)
+    return guard
 
 
 def lan_devices(args, settings, previous=None):
@@ -836,7 +869,66 @@ def cmd_killswitch(args):
     return EXIT_OK
 
 
+def guard_for(config_dir, state_dir, guard_file=None, root=""):
+    """The BootGuard (net/guard.py) over the files the agent reads: the UCI
+    file in config_dir, the ISP's provisioning file in state_dir (with the
+    read-only /rom copy behind the router's own /etc/vpnspot), guard.d in
+    state_dir. `root` prefixes the router's own paths (IPKG_INSTROOT)."""
+    from vpnspot_router import configstore
+    from vpnspot_router.net import guard as gd_mod
+    prov = (os.path.join(state_dir, "provisioning"),)
+    if os.path.normpath(state_dir) == os.path.normpath(root + "/etc/vpnspot"):
+        prov = tuple(root + p for p in configstore.PROVISIONING_PATHS)
+    paths = configstore.Paths(os.path.join(config_dir, "vpnspot"), prov)
+    return gd_mod.BootGuard(paths, state_dir, guard_file or root + gd_mod.GUARD_FILE)
+
+
+def cmd_guard(args):
+    """`vpnspot guard sync|status`: the boot guard as the settings want it."""
+    from vpnspot_router.net import guard as gd_mod
+    root = args.root if args.root is not None else os.environ.get("IPKG_INSTROOT", "")
+    guard = guard_for(args.config_dir or root + "/etc/config", args.state_dir or root + "/etc/vpnspot",
+                      args.guard_file, root)
+    if args.action == "status":
+        try:
+            state = guard.nft.status()
+        except gd_mod.GuardError as e:
+            print("error: %s" % e, file=sys.stderr)
+            return EXIT_FAILURE
+        print(json.dumps(state, sort_keys=True) if args.json else
+              "boot guard %s%s" % ("loaded" if state["loaded"] else "absent",
+                                   "" if not state["loaded"] else ", LAN DNS to the router %s, "
+                                   "LAN devices %s" % ("blocked" if state["dns_guard"] else "allowed",
+                                                       ", ".join(state["lan_devices"]) or "-")))
+        return EXIT_OK if state["loaded"] else 3
+    try:
+        result = guard.sync(lan_devices=_guard_lan_devices(
+            args, guard, args.config_dir or root + "/etc/config"))
+    except gd_mod.GuardError as e:
+        print("error: %s" % e, file=sys.stderr)
+        return EXIT_FAILURE
+    print(gd_mod.describe(result))
+    if result["problem"]:
+        print("error: %s" % result["problem"], file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
 def register(sub):
+    guard = sub.add_parser("guard", help="the boot guard: sync it with the settings, or show it")
+    guard.add_argument("action", choices=["sync", "status"])
+    guard.add_argument("--root", help="prefix for the router's own paths (default: $IPKG_INSTROOT)")
+    guard.add_argument("--config-dir", help="UCI directory (file vpnspot; default ROOT/etc/config)")
+    guard.add_argument("--state-dir", help="provisioning file and guard.d (default ROOT/etc/vpnspot)")
+    guard.add_argument("--guard-file", help="the guard fw4 includes (default ROOT%s)"
+                       % "/usr/share/nftables.d/ruleset-post/90-vpnspot.nft")
+    guard.add_argument("--lan", action="append", metavar="DEV",
+                       help="a LAN device the guard covers, may repeat (default: as last synced)")
+    guard.add_argument("--json", action="store_true", help="status as JSON")
+    guard.add_argument("--run-dir", default=DEFAULT_RUN_DIR,
+                       help="the running agent's, asked to follow the LAN networks too")
+    guard.set_defaults(func=cmd_guard)
+
     agent = sub.add_parser("agent", help="run the router agent in the foreground")
     agent.add_argument("--wg-config", help="a fixed WireGuard config (technician mode); without "
                        "it the agent enrolls, chooses servers and fails over by itself")
@@ -848,6 +940,8 @@ def register(sub):
     agent.add_argument("--config-dir", default="/etc/config", help="UCI directory (file vpnspot)")
     agent.add_argument("--state-dir", default="/etc/vpnspot",
                        help="device.json, the router's key, report queue (default %(default)s)")
+    agent.add_argument("--guard-file", help="the boot guard fw4 includes, kept in step with the "
+                       "settings (default /usr/share/nftables.d/ruleset-post/90-vpnspot.nft)")
     agent.add_argument("--lan", action="append", metavar="DEV",
                        help="a LAN device to cover, may repeat (a lab, a non-OpenWrt host); "
                        "default: every LAN network in /etc/config/network and firewall "

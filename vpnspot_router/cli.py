@@ -5,8 +5,9 @@
         run the WireGuard tunnel of a wg-quick config until SIGTERM
   vpnspot genkey | vpnspot pubkey
         like `wg genkey` / `wg pubkey`, through our crypto provider
-  vpnspot agent | status | killswitch
-        the router agent, its status, and the boot-time kill switch (vpnspot_router.agent)
+  vpnspot agent | status | killswitch | guard
+        the router agent, its status, the kill switch table and the boot guard
+        (vpnspot_router.agent, net/guard.py)
   vpnspot web --listen LAN_ADDR:PORT
         the household web UI on the LAN address (vpnspot_router.web)
   vpnspot console [--tty DEV]
@@ -219,7 +220,8 @@ def build_parser(command=None):
 # updating this table) registers them all, as before.
 COMMAND_MODULES = {
     "agent": "vpnspot_router.agent", "status": "vpnspot_router.agent",
-    "killswitch": "vpnspot_router.agent", "connect": "vpnspot_router.agent",
+    "killswitch": "vpnspot_router.agent", "guard": "vpnspot_router.agent",
+    "connect": "vpnspot_router.agent",
     "disconnect": "vpnspot_router.agent", "debug": "vpnspot_router.agent",
     "hw": "vpnspot_router.hw.cli",
     "enroll": "vpnspot_router.provider.commands", "servers": "vpnspot_router.provider.commands",

@@ -370,6 +370,17 @@ class ControlServer:
 
 # ----------------------------------------------------------------- the driver
 
+def load_kill_switch(net_settings, firewall, routing, wan_mtu=None):
+    """The agent's table and routes before any tunnel: the kill switch, LAN
+    DNS dropped (no tunnel resolver yet), LAN IPv6 blocked. The supervisor's
+    first action (ApplyKillSwitch), and what `vpnspot agent` loads before
+    any slow step at start (the crypto measurement, provider calls)."""
+    plan = st_mod.plan_from_config(net_settings, None, wan_mtu)
+    firewall.apply(fw_mod.build_ruleset(plan))
+    routing.apply(rt_mod.desired_rules(plan), rt_mod.desired_routes(plan, False))
+    return plan
+
+
 class ServiceAgent:
     """Enrollment, servers, failover, telemetry and debug sessions around
     one tunnel backend. `net_settings` is net/settings.py's dict;
@@ -379,8 +390,11 @@ class ServiceAgent:
     def __init__(self, settings, net_settings, state_dir, run_dir, provider, timing=None,
                  supervisor_timing=None, report_timing=None, firewall=None, routing=None,
                  crypto=None, identity=None, data_plane=None, backend_factory=None,
-                 module_probe=None, prober_factory=None, exit_timing=None):
+                 module_probe=None, prober_factory=None, exit_timing=None, guard=None):
         self.settings = settings
+        # net/guard.BootGuard where the package installed the guard, else
+        # None: kept in step on the "kill_switch" and "guard_sync" requests.
+        self.guard = guard
         self.net_settings = net_settings
         self.state_dir = state_dir
         self.run_dir = run_dir
@@ -483,10 +497,8 @@ class ServiceAgent:
             now = time.monotonic()
             self._log_transitions(now)
             if a.kind == sv.APPLY_KILL_SWITCH:
-                self.plan = st_mod.plan_from_config(self.net_settings, None, self._wan_mtu())
-                self.firewall.apply(fw_mod.build_ruleset(self.plan))
-                self.routing.apply(rt_mod.desired_rules(self.plan),
-                                   rt_mod.desired_routes(self.plan, False))
+                self.plan = load_kill_switch(self.net_settings, self.firewall, self.routing,
+                                             self._wan_mtu())
             elif a.kind == sv.FETCH_SERVERS:
                 self.dispatch(self._api(lambda: self.sup.servers_fetched(
                     time.monotonic(), [s._asdict() for s in self.client.servers()])))
@@ -857,7 +869,11 @@ class ServiceAgent:
                 self.routing.apply(rt_mod.desired_rules(self.plan),
                                    rt_mod.desired_routes(self.plan, self.plane is not None))
                 log.info("kill switch %s (changed by the household)", "on" if on else "OFF")
-                return {"ok": True, "kill_switch": on}
+                return {"ok": True, "kill_switch": on, "guard": self.sync_guard()}
+            if cmd == "guard_sync":
+                # kill_switch or dns_mode changed in the web UI or the console
+                # (already written): the boot guard follows the files.
+                return {"ok": True, "guard": self.sync_guard()}
             if cmd == "server_source":
                 # The household chose (already written to /etc/config/vpnspot
                 # by the web UI, which checked the provider's lock).
@@ -897,6 +913,25 @@ class ServiceAgent:
             return {"ok": False, "error": "unknown request %r" % cmd}
         except (sv.SupervisorError, dbg_mod.DebugSessionError, ValueError, TypeError) as e:
             return {"ok": False, "error": str(e)}
+
+    def guard_lan(self):
+        """The LAN devices the boot guard covers: the agent's own."""
+        return self.net_settings["lan"].split()
+
+    def sync_guard(self):
+        """The boot guard in step with the settings files (net/guard.py);
+        its one-line description, or None where it is not installed."""
+        if self.guard is None:
+            return None
+        from vpnspot_router.net import guard as gd_mod
+        try:
+            result = self.guard.sync(lan_devices=self.guard_lan())
+        except gd_mod.GuardError as e:
+            log.error("boot guard: %s", e)
+            raise ValueError("the boot guard could not be synced: %s" % e)
+        text = gd_mod.describe(result)
+        log.info("%s", text)
+        return text
 
     def diagnose(self, now):
         """What the web UI's checks need, from memory, at once: the probes

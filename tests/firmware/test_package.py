@@ -331,11 +331,22 @@ start() { start_service; }
 """
 
 
+def packaged_command(root, tmp_path):
+    """The packaged `vpnspot` command, run by this machine's Python (the
+    router's /usr/bin/python3 is not here): what the scripts call."""
+    path = tmp_path / "vpnspot-cmd"
+    path.write_text('#!/bin/sh\nPYTHONPATH="%s%s" exec "%s" -m vpnspot_router "$@"\n'
+                    % (root, SITE, sys.executable))
+    path.chmod(0o755)
+    return str(path)
+
+
 def run_sh(root, script, tmp_path, env_extra=None):
     log = tmp_path / "log"
     log.mkdir(exist_ok=True)
     env = dict(os.environ, IPKG_INSTROOT=str(root), VPNSPOT_FAKE_LOG=str(log), VPNSPOT_REPO=REPO,
-               PATH=FAKES + os.pathsep + os.environ["PATH"])
+               PATH=FAKES + os.pathsep + os.environ["PATH"],
+               VPNSPOT_CMD=packaged_command(root, tmp_path))
     env.update(env_extra or {})
     proc = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, cwd=str(root))
     assert proc.returncode == 0, proc.stderr
@@ -397,7 +408,10 @@ def test_a_disabled_agent_gets_no_instance_but_keeps_the_guard(staging, tmp_path
     (staging / "etc/config/vpnspot").write_text(text)
     out = run_init(staging, tmp_path, "start_service")
     assert out["procd"] == []
-    assert out["nft"][-1].startswith("-f ") and out["nft"][-1].endswith("/90-vpnspot.nft")
+    # `vpnspot guard sync` loaded the whole guard, LAN DNS to the router included.
+    assert "-f -" in out["nft"]
+    assert (tmp_path / "log/nft.tables").read_text().split("\n")[:2] == [
+        "inet vpnspot_guard", "dns inet vpnspot_guard"]
 
 
 def test_console_instance_uses_the_configured_serial_port_when_switched_on(staging, tmp_path):
@@ -415,14 +429,18 @@ def test_kill_switch_off_removes_the_guard_now_and_for_later_firewall_reloads(st
     (tmp_path / "log").mkdir()
     (tmp_path / "log/nft.tables").write_text("inet vpnspot_guard\n")
     out = run_init(staging, tmp_path, "vpnspot_guard_sync")
-    assert "delete table inet vpnspot_guard" in out["nft"]
+    # One transaction (the guard, then its removal) through `vpnspot guard sync`.
+    assert "-f -" in out["nft"]
+    assert (tmp_path / "log/nft.input").read_text().rstrip().endswith(
+        "delete table inet vpnspot_guard")
+    assert "vpnspot_guard" not in (tmp_path / "log/nft.tables").read_text()
     off = staging / "etc/vpnspot/guard.d/kill-switch-off.nft"
     assert off.read_text() == "delete table inet vpnspot_guard\n"
     # Back on: the file goes and the guard is loaded again.
     (staging / "etc/config/vpnspot").write_text(text.replace("option kill_switch '0'", "option kill_switch '1'"))
     out = run_init(staging, tmp_path, "vpnspot_guard_sync")
     assert not off.exists()
-    assert out["nft"][-1].startswith("-f ")
+    assert "inet vpnspot_guard" in (tmp_path / "log/nft.tables").read_text().split("\n")
 
 
 def test_an_isp_lock_on_the_kill_switch_beats_the_household_file(staging, tmp_path):
@@ -555,7 +573,11 @@ def test_the_guard_loads_with_an_fw4_style_ruleset_and_a_second_load_does_not_du
     proc = nft_in_netns("nft -f %s && nft -f %s && nft list table inet vpnspot_guard" % (fw4, fw4))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("vpnspot kill switch guard") == 1
-    assert 'iifname "br-lan" oifname != "vpnspot0"' in proc.stdout
+    assert proc.stdout.count("vpnspot dns guard") == 1
+    assert 'iifname @lan_devices oifname != "vpnspot0"' in proc.stdout
+    assert 'elements = { "br-lan" }' in proc.stdout
+    assert "iifname @lan_devices jump dns" in proc.stdout
+    assert "meta l4proto { tcp, udp } th dport { 53, 853 }" in proc.stdout
 
 
 @needs_netns

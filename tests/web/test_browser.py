@@ -260,3 +260,81 @@ def test_opening_and_closing_a_debug_session_with_its_countdown(page, site, shot
     page.wait_for_url("**/diagnostics")
     assert "No debug session is open" in page.inner_text("#debug-state")
     assert backend.debug.state == "closed"
+
+
+def test_an_open_status_page_changes_the_whole_box_with_the_state(page, site, shots):
+    """Protected -> connecting -> NOT protected -> protected, and a router that
+    stops answering, on one open page: each refresh of the script changes
+    the headline, the colour, the explanation, the server and the notes
+    together, never the text alone in the old colour."""
+    from vpnspot_router.web.backend import KILL_SWITCH_OFF_WARNING, STATE_TEXT
+    base, backend, _ = site
+    signed_in(page, base)
+    real = backend.status
+    now = {}
+
+    def scripted():
+        if now.get("down"):
+            raise RuntimeError("the backend stopped answering")
+        st = real()
+        st.update(now)
+        return st
+    frankfurt = {"id": "de-fra-1", "region": "de-fra", "city": "Frankfurt", "country": "DE"}
+    new_york = {"id": "us-east-1", "region": "us-east", "city": "New York", "country": "US"}
+    phases = [
+        ("protected", {"server": frankfurt, "kill_switch": True, "notes": []},
+         "de-fra-1 (Frankfurt, DE)", "rgb(227, 244, 234)", []),
+        ("connecting", {"server": None, "kill_switch": True, "notes": [], "uptime_s": None,
+                        "handshake_age_s": None},
+         "-", "rgb(255, 244, 214)", []),
+        ("unprotected", {"server": None, "kill_switch": False,
+                         "notes": [KILL_SWITCH_OFF_WARNING], "uptime_s": None,
+                         "handshake_age_s": None},
+         "-", "rgb(251, 233, 231)", [KILL_SWITCH_OFF_WARNING]),
+        ("protected", {"server": new_york, "kill_switch": True, "notes": []},
+         "us-east-1 (New York, US)", "rgb(227, 244, 234)", []),
+    ]
+    labels = {"protected": "Protected", "connecting": "Connecting",
+              "unprotected": "NOT protected"}
+    backend.status = scripted
+    try:
+        now.update(phases[0][1], state="protected", state_text=STATE_TEXT["protected"])
+        page.goto(base + "/status")
+        for i, (state, fields, server, colour, notes) in enumerate(phases):
+            now.clear()
+            now.update(fields, state=state, state_text=STATE_TEXT[state])
+            # The script polls every 5 s: wait for this state's explanation
+            # (15 s: a busy machine), then check that everything else changed.
+            page.wait_for_function(
+                "t => document.getElementById('state-text').textContent === t",
+                arg=STATE_TEXT[state], timeout=15000)
+            box = page.locator("section.state")
+            assert page.inner_text("#state") == labels[state]
+            assert box.get_attribute("class") == "state state-" + state
+            assert page.evaluate("getComputedStyle(document.querySelector('section.state'))"
+                                 ".backgroundColor") == colour, state
+            assert page.inner_text("#state-text") == STATE_TEXT[state]
+            assert page.inner_text("[data-field=server]") == server
+            assert page.inner_text("[data-field=kill_switch]") == \
+                ("on" if fields["kill_switch"] else "OFF")
+            assert page.locator("#notes p.warning").all_inner_texts() == notes
+            check_and_shoot(page, shots, "50-status-live-%d-%s" % (i, state))
+        # The router stops answering: the page stops claiming anything.
+        now["down"] = True
+        page.wait_for_function(
+            "() => document.getElementById('state-box').dataset.state === 'stale'",
+            timeout=15000)
+        assert page.inner_text("#state") == "Unknown"
+        assert "Last state shown: Protected." in page.inner_text("#state-text")
+        assert page.evaluate("getComputedStyle(document.getElementById('state-box'))"
+                             ".backgroundColor") != "rgb(227, 244, 234)"
+        assert page.is_visible("#stale")
+        page.errors.clear()         # the expected 500s
+        check_and_shoot(page, shots, "55-status-live-no-answer")
+        now.pop("down")
+        page.wait_for_function(
+            "() => document.getElementById('state-box').dataset.state === 'protected'",
+            timeout=15000)
+        assert not page.is_visible("#stale")
+    finally:
+        del backend.status

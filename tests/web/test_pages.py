@@ -28,7 +28,7 @@ AllowedIPs = 0.0.0.0/0
 def test_the_wizard_ends_on_a_status_page_that_says_protected(admin):
     r = admin.get("/status")
     assert r.status == 200
-    assert 'data-field="state">protected<' in r.text
+    assert 'data-field="state">Protected<' in r.text
     assert "h***@example.net" in r.text and "household@example.net" not in r.text
 
 

@@ -57,6 +57,7 @@ EMAIL = "household@example.net"
 CODE = "VPNS-7Q4K-M2XD"
 API_PORT = 8443
 WEB_PORT = 443
+API_URL = "https://%s:%d" % (T.API_NAME, API_PORT)
 ENV = {"VPNSPOT_WG_TIMING": "keepalive_timeout=1,rekey_timeout=1",
        "VPNSPOT_REPORT_TIMING": "period=3,first_jitter=1,base_delay=1"}
 # What the router may send in HTTP headers to the service (test_service.py
@@ -113,15 +114,22 @@ class HouseholdDemo(Narrator):
 
     def enroll(self):
         proc = self.house.vpnspot("enroll", "--email", EMAIL, "--code", CODE,
-                                  "--api", "https://api.vpnspot.test:%d" % API_PORT,
+                                  "--api", API_URL,
                                   "--ca", os.path.join(self.pdir, "tls", "ca.pem"),
                                   "--resolve", "api.vpnspot.test=%s" % T.INET,
                                   "--state", self.state)
         # What the web UI's wizard writes after its sign-in step, so the
-        # status page can show the (masked) account.
+        # status page can show the (masked) account; the region and kill
+        # switch are chosen, so the household's wizard skips those steps.
+        # The service's address and CA, as an ISP's provisioning names them:
+        # the web UI's account step reaches the reference service (through
+        # the saved enrollment's --resolve, device.json), not the default
+        # api.vpnspot.net.
         with open(os.path.join(self.config, "vpnspot"), "w") as f:
             f.write("config vpnspot 'main'\n\toption region 'europe'\n\toption kill_switch '1'\n"
-                    "\toption account_email '%s'\n" % EMAIL)
+                    "\toption account_email '%s'\n\toption api_url '%s/v1'\n"
+                    "\toption ca_file '%s'\n" % (EMAIL, API_URL, os.path.join(self.pdir, "tls",
+                                                                             "ca.pem")))
         return proc
 
     def start_agent(self):

@@ -11,9 +11,22 @@ Request pipeline (outermost first):
                    everything; the only unescaped output is the chart SVG,
                    which chart.py builds from numbers and escapes itself
 
-The wizard is derived from state, not stored: no password -> set it; not
-signed in -> sign in; not enrolled -> account; then region and kill switch
-(both always offered once after enrollment) -> status.
+The wizard is derived from state, not stored (wizard_steps): 1 password
+(done once set), 2 account (done once enrolled, however: this page, the
+`vpnspot enroll` command, a technician), 3 region and 4 kill switch (done
+once chosen by anyone: the household's config file or the ISP's
+provisioning names them). A visitor without a password is sent to step 1
+and one not signed in to the sign-in; one not enrolled to step 2. After a
+step's form, the next step NOT done is shown, else the status page, so a
+router enrolled before its first visit goes from the password straight to
+the status page. Every setup page lists all four steps with their state
+and links (a done step can be opened again and changed; one not done can
+be skipped, keeping the current value): no step is a dead end and none is
+reachable only by typing its address.
+
+The status page and /api/status show the same fields (status_view): the
+page's script replaces every one of them, the state's colour and the notes
+on each refresh, so an open page never shows a new state in an old box.
 """
 
 import codecs
@@ -30,6 +43,17 @@ from .backend import BackendError, FieldError, KILL_SWITCH_OFF_WARNING, NotAvail
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_WEBUI = os.path.join(os.path.dirname(os.path.dirname(PACKAGE_DIR)), "webui")
 STATIC_FILES = ("style.css", "app.js")
+
+# The status box's headline per backend state (backend.STATE_TEXT explains
+# each); the page's colour comes from the state (style.css .state-STATE).
+STATE_LABEL = {"protected": "Protected", "connecting": "Connecting",
+               "blocked": "Blocked", "unprotected": "NOT protected",
+               "not-enrolled": "Not signed in", "unknown": "Unknown"}
+# The setup wizard: (step, path, title) in order; see wizard_steps().
+WIZARD = (("password", "/setup/password", "Protect these pages"),
+          ("account", "/setup/account", "Sign in to VPN Spot"),
+          ("region", "/setup/region", "Choose a region"),
+          ("protection", "/setup/protection", "The kill switch"))
 
 
 # The charsets a request body may name: the router's pages are UTF-8 (so
@@ -218,6 +242,48 @@ def app(backend, config, clock=time.monotonic):
             pass
         return None
 
+    def wizard_steps(current=None):
+        """The four steps with their state, for the list on every setup page:
+        [{key, href, title, number, done, detail, current}]."""
+        try:
+            st = backend.status()
+        except BackendError:
+            st = {}
+        try:
+            settings = backend.settings()
+        except BackendError:
+            settings = {"values": {}, "source": {}}
+        values = settings.get("values", {})
+        chosen = settings.get("source", {})
+        region = values.get("region") or "fastest"
+        kill = values.get("kill_switch") == "1"
+        state = {
+            "password": (passwords.is_set(), ""),
+            "account": (bool(st.get("enrolled")),
+                        ("signed in as %s" % st["account"]) if st.get("account") else
+                        "signed in"),
+            "region": (chosen.get("region", "default") != "default",
+                       "fastest" if region == "fastest" else region),
+            "protection": (chosen.get("kill_switch", "default") != "default",
+                           "kill switch on" if kill else "kill switch OFF"),
+        }
+        steps = []
+        for number, (key, href, title) in enumerate(WIZARD, 1):
+            done, detail = state[key]
+            steps.append({"key": key, "href": href, "title": title, "number": number,
+                          "done": done, "detail": detail if done else "",
+                          "current": key == current})
+        return steps
+
+    def next_step(after):
+        """Where the wizard goes after step `after`: the next step not done,
+        else the status page."""
+        keys = [key for key, _, _ in WIZARD]
+        for step in wizard_steps()[keys.index(after) + 1:]:
+            if not step["done"]:
+                return step["href"]
+        return "/status"
+
     def page(handler):
         """A page for the signed-in admin; POSTs need the CSRF token."""
         def wrapped(*a, **kw):
@@ -274,9 +340,11 @@ def app(backend, config, clock=time.monotonic):
                 s.authenticated = True
                 bottle.request.environ["vpnspot.session"] = s
                 set_cookie(s)
-                return bottle.redirect("/setup/account", 303)
+                # A router enrolled before (the `vpnspot enroll` command, a
+                # technician, the lab demo) skips what is already done.
+                return bottle.redirect(next_step("password"), 303)
         return render("setup_password.tpl", status=400 if error else 200, title="Welcome",
-                      error=error)
+                      error=error, steps=wizard_steps("password"))
 
     @web.route("/login", method=["GET", "POST"])
     def login():
@@ -327,9 +395,11 @@ def app(backend, config, clock=time.monotonic):
                 error, field = e.message, e.field
             else:
                 flash("ok", "Signed in to your VPN Spot account.")
-                return bottle.redirect("/setup/region", 303)
+                return bottle.redirect(next_step("account"), 303)
+        steps = wizard_steps("account")
         return render("setup_account.tpl", status=400 if error else 200, title="Your account",
-                      error=error, field=field, email=email)
+                      error=error, field=field, email=email, steps=steps, step=steps[1],
+                      skip=next_step("account"))
 
     @web.route("/setup/region", method=["GET", "POST"])
     @page
@@ -341,14 +411,21 @@ def app(backend, config, clock=time.monotonic):
             except BackendError as e:
                 error = e.message
             else:
-                return bottle.redirect("/setup/protection", 303)
+                return bottle.redirect(next_step("region"), 303)
         data = _servers(backend)
         regions = []
         for srv in data["servers"]:
             if srv["region"] not in [r[0] for r in regions]:
                 regions.append((srv["region"], "%s, %s" % (srv["city"], srv["country"])))
+        steps = wizard_steps("region")
+        # The form shows the current choice (an ISP's or the household's):
+        # "Continue" without touching it keeps it.
+        current = backend.settings()["values"].get("region") or "fastest"
+        if current not in [r[0] for r in regions]:
+            current = "fastest"
         return render("setup_region.tpl", status=400 if error else 200, title="Choose a region",
-                      error=error, regions=regions, note=data.get("note"))
+                      error=error, regions=regions, note=data.get("note"), steps=steps,
+                      step=steps[2], current=current, skip=next_step("region"))
 
     @web.route("/setup/protection", method=["GET", "POST"])
     @page
@@ -367,9 +444,11 @@ def app(backend, config, clock=time.monotonic):
                 flash("ok", "Setup is finished.")
                 return bottle.redirect("/status", 303)
         settings = backend.settings()
+        steps = wizard_steps("protection")
         return render("setup_protection.tpl", status=400 if error else 200, title="Protection",
                       error=error, locked=settings["locked"].get("kill_switch"),
-                      warning=KILL_SWITCH_OFF_WARNING)
+                      warning=KILL_SWITCH_OFF_WARNING, steps=steps, step=steps[3],
+                      on=settings["values"].get("kill_switch") != "0")
 
     # -- pages ------------------------------------------------------------------
 
@@ -382,7 +461,8 @@ def app(backend, config, clock=time.monotonic):
         st = backend.status()
         traffic = backend.traffic()
         return render("status.tpl", title="Status", active="status", st=st,
-                      fmt=_fmt, day_svg=chart.svg(traffic["hourly"], "hourly", "chart-day"),
+                      shown=status_view(st), day_svg=chart.svg(traffic["hourly"], "hourly",
+                                                               "chart-day"),
                       month_svg=chart.svg(traffic["daily"], "daily", "chart-month"))
 
     @web.route("/servers", method=["GET", "POST"])
@@ -562,7 +642,9 @@ def app(backend, config, clock=time.monotonic):
     @web.get("/api/status")
     @api
     def api_status():
-        return backend.status()
+        st = backend.status()
+        st["shown"] = status_view(st)
+        return st
 
     @web.get("/api/chart/<kind:re:hourly|daily>")
     @api
@@ -668,6 +750,31 @@ def _settings_changes(current, form):
         elif value != now:
             changes[key] = value
     return changes
+
+
+def status_view(st):
+    """backend.status() -> {data-field: text}: every field of the status page,
+    as the page renders it and as /api/status carries it for the live update
+    (one formatting, so a refreshed page and a reloaded one agree)."""
+    server = st.get("server")
+    if server and server.get("own"):
+        server_text = "Your own server (%s)" % server.get("endpoint")
+    elif server:
+        server_text = "%s (%s, %s)" % (server["id"], server["city"], server["country"])
+    else:
+        server_text = "-"
+    age = st.get("handshake_age_s")
+    return {"state": STATE_LABEL.get(st["state"], st["state"]),
+            "state_text": st["state_text"],
+            "server": server_text,
+            "region": server["region"] if server else "-",
+            "uptime": _fmt("duration", st.get("uptime_s")),
+            "handshake": _fmt("duration", age) + " ago" if age is not None else "-",
+            "public_ip": st.get("public_ip_text") or st.get("public_ip") or "-",
+            "rx_rate": _fmt("rate", st.get("rx_rate")),
+            "tx_rate": _fmt("rate", st.get("tx_rate")),
+            "kill_switch": "on" if st.get("kill_switch") else "OFF",
+            "account": st.get("account") or "-"}
 
 
 def _fmt(kind, value):

@@ -105,7 +105,8 @@ class Backend:
         raise NotImplementedError
 
     def settings(self):
-        """{"values": {key: text}, "locked": {key: why}, "provider_name": str, "branding": {}}"""
+        """{"values": {key: text}, "locked": {key: why}, "source": {key: "default" |
+        "provisioning" | "household"}, "provider_name": str, "branding": {}}"""
         raise NotImplementedError
 
     def change_settings(self, changes):
@@ -173,8 +174,13 @@ def settings_view(settings):
     locked = {}
     for key, name in settings.locked.items():
         locked[key] = "locked by your provider %s" % name
-    return {"values": values, "locked": locked, "provider_name": settings.provider_name,
-            "branding": dict(settings.branding)}
+    # Where each value came from ('default', 'provisioning', 'household'):
+    # the setup wizard counts a step done once someone chose its value.
+    source = {}
+    for key in values:
+        source[key] = settings.source.get(key, "default")
+    return {"values": values, "locked": locked, "source": source,
+            "provider_name": settings.provider_name, "branding": dict(settings.branding)}
 
 
 def apply_changes(text, provisioning, changes, filename):

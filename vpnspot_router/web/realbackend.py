@@ -161,11 +161,14 @@ class RealBackend(Backend):
         from vpnspot_router.provider import commands
         return commands.load_device(self.state_dir)
 
-    def _client(self, token=None, device=None):
+    def _client(self, token=None, device=None, address=None):
         from vpnspot_router.provider.client import ProviderClient
         if device:
             return ProviderClient(device["api_url"], device_token=device["device_token"],
                                   ca_file=device["ca_file"], resolve=device.get("resolve") or {})
+        if address and address["api_url"]:
+            return ProviderClient(address["api_url"], ca_file=address["ca_file"],
+                                  resolve=address["resolve"])
         s = self._settings()
         # The settings name the API with its version path; the client adds it.
         url = s.api_url[:-3] if s.api_url.endswith("/v1") else s.api_url
@@ -180,8 +183,18 @@ class RealBackend(Backend):
         except ValueError:
             raise FieldError("that is not an email address", field="email")
         s = self._settings()
+        # A router enrolled before (`vpnspot enroll --api --ca --resolve`, a
+        # technician, the lab demo) moves to another account at the service
+        # it knows, as `vpnspot enroll` reuses the saved address; otherwise
+        # the settings' api_url and ca_file name the service.
+        saved = self._device() or {}
+        if saved.get("api_url"):
+            address = {"api_url": saved["api_url"], "ca_file": saved.get("ca_file"),
+                       "resolve": saved.get("resolve") or {}}
+        else:
+            address = {"api_url": None, "ca_file": s.ca_file or None, "resolve": {}}
         try:
-            client = self._client()
+            client = self._client(address=address)
             enrollment = client.enroll(email, code)
         except ValueError:
             raise FieldError("the activation code is not in the expected form (codes look like "
@@ -189,7 +202,8 @@ class RealBackend(Backend):
         except ProviderError as e:
             raise FieldError(e.message, field="code")
         commands.save_device(self.state_dir, {
-            "api_url": client.api_url, "ca_file": s.ca_file or None, "resolve": {},
+            "api_url": client.api_url, "ca_file": address["ca_file"],
+            "resolve": address["resolve"],
             "device_id": enrollment.device_id, "device_token": enrollment.device_token})
         self.change_settings({"account_email": email})
 

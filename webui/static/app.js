@@ -1,39 +1,62 @@
 // Live updates for the status and diagnostics pages. The pages are complete
-// without this file; it only refreshes numbers, the charts and the debug
-// countdown. Same-origin GETs with the session cookie; nothing else is sent.
+// without this file; it refreshes the status box and facts (all of them,
+// state colour included), the charts and the debug countdown. Same-origin
+// GETs with the session cookie; nothing else is sent.
 (function () {
   "use strict";
-  function fmtDuration(s) {
-    if (s === null || s === undefined) { return "-"; }
-    if (s < 120) { return s + " s"; }
-    if (s < 7200) { return Math.floor(s / 60) + " min"; }
-    if (s < 172800) { return Math.floor(s / 3600) + " h " + Math.floor(s % 3600 / 60) + " min"; }
-    return Math.floor(s / 86400) + " days";
-  }
-  function fmtBytes(n) {
-    if (n === null || n === undefined) { return "-"; }
-    var units = ["B", "kB", "MB", "GB", "TB"], i = 0;
-    while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
-    return i === 0 ? n + " B" : n.toFixed(1) + " " + units[i];
-  }
   function set(name, text) {
     var el = document.querySelector('[data-field="' + name + '"]');
     if (el) { el.textContent = text; }
   }
+  // The whole box changes with the state: headline, colour, explanation,
+  // server and notes come from the same answer (the server formats every
+  // field, app.py status_view), never the text alone in an old colour.
+  function showStatus(st) {
+    var box = document.getElementById("state-box");
+    box.className = "state state-" + st.state;
+    box.setAttribute("data-state", st.state);
+    Object.keys(st.shown).forEach(function (name) { set(name, st.shown[name]); });
+    var notes = document.getElementById("notes");
+    if (notes) {
+      notes.replaceChildren.apply(notes, st.notes.map(function (text) {
+        var p = document.createElement("p");
+        p.className = "warning";
+        p.textContent = text;
+        return p;
+      }));
+    }
+    document.getElementById("stale").hidden = true;
+  }
+  // No answer: what the page shows is no longer known to be true, so it
+  // stops saying it (an old "Protected" in green is the worst thing to show).
+  function showStale(why) {
+    var box = document.getElementById("state-box");
+    var last = document.querySelector('[data-field="state"]').textContent;
+    if (box.getAttribute("data-state") === "stale") { return; }
+    box.className = "state state-unknown stale";
+    box.setAttribute("data-state", "stale");
+    set("state", "Unknown");
+    set("state_text", "The router's pages did not answer (" + why + "), so the state " +
+        "of the tunnel is not known. Last state shown: " + last + ".");
+    var note = document.getElementById("stale");
+    note.textContent = "Not updated since " + new Date().toLocaleTimeString() + "; this " +
+        "page tries again every 5 seconds.";
+    note.hidden = false;
+  }
   function refreshStatus() {
     fetch("/api/status", {credentials: "same-origin"}).then(function (r) {
-      return r.ok ? r.json() : null;
+      if (r.status === 401) {
+        // Signed out (session expired): the reload shows the sign-in page.
+        window.location.reload();
+        return null;
+      }
+      if (!r.ok) { throw new Error("error " + r.status); }
+      return r.json();
     }).then(function (st) {
-      if (!st) { return; }
-      set("state", st.state.replace("-", " "));
-      set("state_text", st.state_text);
-      set("uptime", fmtDuration(st.uptime_s));
-      set("handshake", st.handshake_age_s === null ? "-" : fmtDuration(st.handshake_age_s) + " ago");
-      set("rx_rate", st.rx_rate === null ? "-" : fmtBytes(st.rx_rate) + "/s");
-      set("tx_rate", st.tx_rate === null ? "-" : fmtBytes(st.tx_rate) + "/s");
-      set("kill_switch", st.kill_switch ? "on" : "OFF");
-      set("public_ip", st.public_ip_text || st.public_ip || "-");
-    }).catch(function () {});
+      if (st) { showStatus(st); }
+    }).catch(function (e) {
+      showStale(e && e.message && e.message.indexOf("error ") === 0 ? e.message : "no answer");
+    });
   }
   function refreshCharts() {
     document.querySelectorAll("[data-chart]").forEach(function (box) {

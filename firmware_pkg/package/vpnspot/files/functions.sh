@@ -8,7 +8,8 @@
 # vpnspot_effective in step with config.load (tests/firmware compares them).
 
 VPNSPOT_GUARD_NFT="/usr/share/nftables.d/ruleset-post/90-vpnspot.nft"
-VPNSPOT_GUARD_OFF="/etc/vpnspot/guard.d/kill-switch-off.nft"
+# The agent's command; set beforehand, it runs the same code elsewhere (tests).
+VPNSPOT_CMD="${VPNSPOT_CMD:-/usr/bin/vpnspot}"
 
 # uci on the router's own configuration (or on the copy under IPKG_INSTROOT).
 vpnspot_uci() {
@@ -76,26 +77,16 @@ vpnspot_has_module() {
 	return 1
 }
 
-# Make the kill switch guard follow the household's (or the ISP's) choice:
-# on, the guard table is loaded now and with every firewall reload; off, a
-# one-line file that fw4's include reads removes it again, and it is removed
-# now. Writes to flash only when the choice changed.
+# Make the boot guard follow the household's (or the ISP's) settings: the
+# kill switch (off: the guard table is removed now and after every firewall
+# reload), dns_mode (isp: LAN DNS to the router is let through) and the LAN
+# devices ("$@": --lan DEV ...; none given: as last synced). One code path
+# decides this for everyone: `vpnspot guard sync` (net/guard.py), which
+# writes /etc/vpnspot/guard.d only when a file changes. Should Python itself
+# fail to run, the guard is loaded as fw4 would load it: fail closed.
 vpnspot_guard_sync() {
-	local want off="${IPKG_INSTROOT}${VPNSPOT_GUARD_OFF}"
-
-	want="$(vpnspot_effective_bool kill_switch main kill_switch 1)"
-	if [ "${want}" = "1" ]; then
-		[ -e "${off}" ] && rm -f "${off}"
-		nft list table inet vpnspot_guard >/dev/null 2>&1 ||
-			nft -f "${IPKG_INSTROOT}${VPNSPOT_GUARD_NFT}"
-	else
-		if [ ! -e "${off}" ]; then
-			mkdir -p "${off%/*}"
-			printf '%s\n' "delete table inet vpnspot_guard" >"${off}.new" &&
-				mv -f "${off}.new" "${off}"
-		fi
-		nft list table inet vpnspot_guard >/dev/null 2>&1 &&
-			nft delete table inet vpnspot_guard
-	fi
+	"${VPNSPOT_CMD}" guard sync --root "${IPKG_INSTROOT}" "$@" && return 0
+	nft list table inet vpnspot_guard >/dev/null 2>&1 ||
+		nft -f "${IPKG_INSTROOT}${VPNSPOT_GUARD_NFT}"
 	return 0
 }
