@@ -74,6 +74,13 @@ SITE6 = "fd77:200::80"
 SITE_NAME = "site.vpnspot.test"
 API_NAME = "api.vpnspot.test"       # = provider_service.API_HOSTNAME (not imported: no crypto here)
 ISP_ANSWER = "198.51.100.99"
+# A second LAN-side network (add_guest_network): a guest Wi-Fi stand-in on
+# its own bridge, in the upper half of the LAN's /24 (the more specific
+# /25 on br-guest wins over br-lan's /24 on the router).
+GUEST_CLIENT = "192.168.77.140"
+ROUTER_GUEST = "192.168.77.129"
+GUEST_CLIENT6 = "fd77:2::10"
+ROUTER_GUEST6 = "fd77:2::1"
 TUNNEL_IFNAME = "vpnspot0"
 
 # Where `lab up` records the lab it keeps; the environment override lets a
@@ -386,6 +393,69 @@ class Household:
             return None
         return netns.wait_for(learned, timeout=10, interval=0.1,
                               what="the router to learn a default route and an address from RAs")
+
+    # ------------------------------------------------- more LAN networks
+    def add_guest_network(self):
+        """A guest network as OpenWrt's guest Wi-Fi recipe makes it: the
+        router's own bridge br-guest (192.168.77.129/25, fd77:2::1/64) with
+        one client in namespace `guest` (192.168.77.140, fd77:2::10).
+        Nothing protects it until the agent or the guard is told about it."""
+        lab = self.lab
+        lab.add_ns("guest")
+        lab.sysctl("guest", "net.ipv6.conf.default.accept_dad", 0)
+        lab.sysctl("guest", "net.ipv6.conf.all.accept_dad", 0)
+        lab.add_link("guest", "router", GUEST_CLIENT + "/25", None, GUEST_CLIENT6 + "/64", None,
+                     ifname_a="eth0", ifname_b="guest0")
+        for cmd in (["ip", "link", "add", "br-guest", "type", "bridge", "forward_delay", "0"],
+                    ["ip", "link", "set", "guest0", "master", "br-guest"],
+                    ["ip", "link", "set", "br-guest", "up"]):
+            lab.run("router", *cmd)
+        lab.add_address("router", "br-guest", ROUTER_GUEST + "/25")
+        lab.add_address("router", "br-guest", ROUTER_GUEST6 + "/64")
+        for dest in ("198.51.100.0/24", "203.0.113.0/24", "10.77.0.0/24"):
+            lab.add_route("guest", dest, via=ROUTER_GUEST)
+        lab.add_route("guest", "fd77::/16", via=ROUTER_GUEST6)
+
+    def vlan_lan(self):
+        """The LAN as a VLAN-filtering DSA router has it: br-lan filters
+        VLANs, its LAN port carries VLAN 1 untagged, the bridge itself
+        takes VLAN 1 tagged, and the router's LAN addresses sit on the VLAN
+        device br-lan.1 (netifd's l3_device); br-lan itself has no address.
+        A kernel without bridge VLAN filtering or 802.1Q (this lab's CI
+        kernel has neither) gets the stand-in the router's rules cannot
+        tell apart: the LAN port in a bridge named br-lan.1 holding the
+        addresses, br-lan left up and empty. Either way LAN packets arrive
+        on br-lan.1 and none on br-lan. Returns "vlan" or "stand-in"."""
+        lab = self.lab
+        real = lab.run("router", "ip", "link", "set", "br-lan", "type", "bridge",
+                       "vlan_filtering", "1", check=False).returncode == 0
+        if real:
+            real = lab.run("router", "ip", "link", "add", "link", "br-lan", "name", "br-lan.1",
+                           "type", "vlan", "id", "1", check=False).returncode == 0
+        if real:
+            cmds = (["bridge", "vlan", "add", "dev", "lan0", "vid", "1", "pvid", "untagged"],
+                    ["bridge", "vlan", "del", "dev", "br-lan", "vid", "1", "self"],
+                    ["bridge", "vlan", "add", "dev", "br-lan", "vid", "1", "self"])
+        else:
+            lab.run("router", "ip", "link", "set", "br-lan", "type", "bridge", "vlan_filtering", "0",
+                    check=False)
+            cmds = (["ip", "link", "add", "br-lan.1", "type", "bridge", "forward_delay", "0"],
+                    ["ip", "link", "set", "lan0", "master", "br-lan.1"])
+        for cmd in cmds + (["ip", "addr", "flush", "dev", "br-lan", "scope", "global"],
+                           ["ip", "link", "set", "br-lan.1", "up"]):
+            lab.run("router", *cmd)
+        lab.add_address("router", "br-lan.1", ROUTER_LAN + "/24")
+        lab.add_address("router", "br-lan.1", ROUTER_LAN6 + "/64")
+        return "vlan" if real else "stand-in"
+
+    def client_probe(self, ns, *args, timeout=15):
+        """lan_probe from another client namespace (e.g. `guest`)."""
+        proc = self.lab.run(ns, sys.executable, "-m", "vpnspot_router.lab.services", *args,
+                            check=False, timeout=timeout)
+        try:
+            return json.loads(proc.stdout)
+        except ValueError:
+            return {"ok": False, "error": "probe printed %r; stderr %r" % (proc.stdout, proc.stderr)}
 
     def change_wan_address(self, new=ROUTER_WAN_ALT):
         self.lab.run("router", "ip", "addr", "flush", "dev", "wan", "scope", "global")
