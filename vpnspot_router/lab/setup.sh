@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Prepares a Debian 12 machine (as root) to run the vpnspot-router demo and
 # tests: system packages for the namespace lab, and a virtualenv in
-# REPO/.venv with the project installed editable plus its test extra.
+# REPO/.venv with the exact packages of vpnspot_router/lab/requirements.lock
+# (runtime dependencies and the test extra, every file checked against its
+# sha256: every machine tests the same set), then the project itself,
+# editable. Packages the lock does not list are removed from the venv.
+# To change a version: vpnspot_router/lab/update-lock.sh.
 #
 # Idempotent and cheap when nothing changed: apt is not touched when every
-# package is already installed, and pip runs only when pyproject.toml (or
-# the interpreter) differs from what the venv was last built from.
+# package is already installed, and pip runs only when pyproject.toml, the
+# lock (or the interpreter) differ from what the venv was last built from.
 # Quiet on success; on failure it prints the captured output of the step
 # that failed, so a CI log shows the cause without rerunning.
 set -eu
@@ -26,6 +30,7 @@ script_dir=$(cd "$(dirname "$0")" && pwd)
 repo_root=$(cd "${script_dir}/../.." && pwd)
 venv="${repo_root}/.venv"
 stamp="${venv}/.vpnspot-install-stamp"
+lock="${script_dir}/requirements.lock"
 
 log=$(mktemp "${TMPDIR:-/tmp}/vpnspot-setup.XXXXXX")
 trap 'rm -f "${log}"' EXIT
@@ -117,14 +122,45 @@ setup_venv() {
 		quiet "${python}" -m venv "${venv}" ||
 			die "could not create ${venv} with ${python} -m venv (on Debian: apt-get install python3-venv)."
 	fi
-	want=$(cat "${repo_root}/pyproject.toml" "${venv}/pyvenv.cfg" | sha256sum | cut -d' ' -f1)
+	if [ ! -f "${lock}" ]; then
+		die "${lock} is missing: it lists the exact packages the venv gets."
+	fi
+	want=$(cat "${repo_root}/pyproject.toml" "${lock}" "${venv}/pyvenv.cfg" |
+		sha256sum | cut -d' ' -f1)
 	if [ -f "${stamp}" ] && [ "$(cat "${stamp}")" = "${want}" ]; then
 		return 0
 	fi
+	# The stamp goes first: an interrupted install must not look finished.
+	rm -f "${stamp}"
 	quiet "${venv}/bin/python" -m pip install --disable-pip-version-check \
-		-e "${repo_root}[test]" ||
-		die "pip install -e \"${repo_root}[test]\" failed."
+		--require-hashes -r "${lock}" ||
+		die "pip install --require-hashes -r ${lock} failed (a package or hash that PyPI no longer serves: see vpnspot_router/lab/update-lock.sh)."
+	remove_unlocked
+	# The project itself: its dependencies are the locked ones above, and
+	# setuptools (locked too) builds it here, without fetching a newer one.
+	quiet "${venv}/bin/python" -m pip install --disable-pip-version-check \
+		--no-deps --no-build-isolation -e "${repo_root}" ||
+		die "pip install --no-deps -e ${repo_root} failed."
 	printf '%s\n' "${want}" >"${stamp}"
+}
+
+# Normalized names (PEP 503) of `NAME==VERSION` lines on stdin.
+pinned_names() {
+	sed -n 's/^\([A-Za-z0-9._-]*\)==.*/\1/p' | tr 'A-Z_.' 'a-z--' | sort -u
+}
+
+# Uninstalls what an earlier setup (or a hand) put in the venv that the lock
+# does not list, so the venv holds exactly the locked set. pip itself, and
+# the project (editable), are not in `pip freeze --exclude-editable`.
+remove_unlocked() {
+	local extra
+	extra=$("${venv}/bin/python" -m pip freeze --disable-pip-version-check --exclude-editable |
+		pinned_names | comm -23 - <(pinned_names <"${lock}"))
+	if [ -n "${extra}" ]; then
+		# shellcheck disable=SC2086 # one word per package name
+		quiet "${venv}/bin/python" -m pip uninstall --disable-pip-version-check -y ${extra} ||
+			die "pip uninstall of packages the lock does not list (${extra}) failed."
+	fi
 }
 
 install_system_packages
