@@ -133,6 +133,7 @@ class RealBackend:
         self.debug_token = None
         self.staged = _Staged()
         self.supervisor = supervisor    # the agent supervisor's control interface, when it exists
+        self.guard = None               # net/guard.BootGuard; None: the router's own
 
     # -- the agent's files --------------------------------------------------
 
@@ -589,9 +590,21 @@ class RealBackend:
                 self._control({"cmd": "kill_switch", "on": bool(new_settings.kill_switch)},
                               NO_SUPERVISOR)
                 notes.append("the agent turned the kill switch %s now" % state)
+            except Unavailable as e:
+                notes.append("the kill switch was not changed now (%s); it is %s from the "
+                             "agent's next start" % (e, state))
+                notes += [n for n in [self._sync_guard()] if n]
             except ConsoleError as e:
                 notes.append("the kill switch was not changed now (%s); it is %s from the "
                              "agent's next start" % (e, state))
+        elif "dns_mode" in changed:
+            # The boot guard lets LAN DNS to the router through only with
+            # dns_mode isp: the agent syncs it (net/guard.py), else we do.
+            try:
+                self._control({"cmd": "guard_sync"}, NO_SUPERVISOR)
+                notes.append("the agent updated the boot guard now")
+            except Unavailable:
+                notes += [n for n in [self._sync_guard()] if n]
         if "server_source" in changed:
             # Which server the tunnel goes to is switched by the running
             # agent at once (the web UI sends the same request).
@@ -610,6 +623,19 @@ class RealBackend:
         elif changed - {"kill_switch", "server_source"}:
             notes.append("the other changes apply when the agent starts")
         return {"changes": changes, "saved": self.paths.config_path, "note": "; ".join(notes)}
+
+    def _sync_guard(self):
+        """With no agent running (main.enabled 0, say), the boot guard
+        follows kill_switch and dns_mode here, by the one code path that
+        owns it (net/guard.py). Returns a note for the technician."""
+        from vpnspot_router.net import guard as gd_mod
+        guard = self.guard or gd_mod.BootGuard(self.paths, self.state_dir)
+        if not guard.installed():
+            return None         # not the package's install: nothing to keep in step
+        try:
+            return gd_mod.describe(guard.sync())
+        except gd_mod.GuardError as e:
+            raise ConsoleError("saved, but the boot guard did not follow: %s" % e)
 
     def config_revert(self):
         count = len(self.staged.changes)

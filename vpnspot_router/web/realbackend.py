@@ -7,7 +7,9 @@ NotAvailable or a "not available yet" text; none pretends):
   real   settings / change_settings   /etc/config/vpnspot through configstore's
                                       paths and store.FileStore (locks, atomic write);
                                       a kill switch change is also sent to the running
-                                      agent, which applies it at once
+                                      agent, which applies it at once; kill_switch and
+                                      dns_mode reach the boot guard (net/guard.py)
+                                      through the agent, or here when none runs
   real   enroll                       provider client; device.json via
                                       provider/commands.save_device
   real   servers                      provider client with the saved device token
@@ -94,6 +96,7 @@ class RealBackend(Backend):
         self.run_dir = run_dir
         self.clock = clock
         self._server_info = {}
+        self.guard = None           # net/guard.BootGuard; None: the router's own
         self._about = None
         self._last_counters = None
 
@@ -151,9 +154,27 @@ class RealBackend(Backend):
             new_text, changed = apply_changes(text, provisioning, changes, path)
             if changed:
                 store.write(new_text.encode("utf-8"))
-        if "kill_switch" in changes and self._agent() is not None:
-            self._control({"cmd": "kill_switch", "on": self._settings().kill_switch},
-                          required=False)
+        if "kill_switch" in changes or "dns_mode" in changes:
+            self._follow_guard(changes)
+
+    def _follow_guard(self, changes):
+        """kill_switch and dns_mode reach the boot guard now, by the one code
+        path that owns it (net/guard.py): the running agent applies its own
+        firewall and then syncs the guard; with no agent running (main.enabled
+        0, say) the sync runs here."""
+        request = ({"cmd": "kill_switch", "on": self._settings().kill_switch}
+                   if "kill_switch" in changes else {"cmd": "guard_sync"})
+        if self._agent() is not None and self._control(request, required=False) is not None:
+            return
+        from vpnspot_router.net import guard as gd_mod
+        guard = self.guard or gd_mod.BootGuard(self.paths, self.state_dir)
+        if not guard.installed():
+            return
+        try:
+            guard.sync()
+        except gd_mod.GuardError as e:
+            raise BackendError("your choice is saved, but the router's boot guard did not "
+                               "follow it: %s" % e)
 
     # -- provider ---------------------------------------------------------------
 
