@@ -10,6 +10,8 @@
         (vpnspot_router.agent, net/guard.py)
   vpnspot web --listen LAN_ADDR:PORT
         the household web UI on the LAN address (vpnspot_router.web)
+  vpnspot setup-code [--state DIR]
+        the web UI's first-run setup code (vpnspot_router.setupcode)
   vpnspot console [--tty DEV]
         the technician's serial console shell (vpnspot_router.console)
   vpnspot enroll | servers
@@ -225,12 +227,13 @@ COMMAND_MODULES = {
     "disconnect": "vpnspot_router.agent", "debug": "vpnspot_router.agent",
     "hw": "vpnspot_router.hw.cli",
     "enroll": "vpnspot_router.provider.commands", "servers": "vpnspot_router.provider.commands",
-    "web": "vpnspot_router.web.server",
+    "web": "vpnspot_router.web.server", "setup-code": "vpnspot_router.setupcode",
     "console": "vpnspot_router.console.server",
     "tunnel": None, "genkey": None, "pubkey": None, "lab": None,
 }
 ALL_MODULES = ("vpnspot_router.agent", "vpnspot_router.hw.cli", "vpnspot_router.provider.commands",
-               "vpnspot_router.web.server", "vpnspot_router.console.server")
+               "vpnspot_router.web.server", "vpnspot_router.setupcode",
+               "vpnspot_router.console.server")
 
 
 def _modules_for(command):

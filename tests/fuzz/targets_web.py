@@ -27,6 +27,7 @@ again before the next input.
 
 import io
 import json
+import tempfile
 import urllib.parse
 
 from tests.fuzz.registry import Bytes, register
@@ -43,7 +44,7 @@ WALL = 1700000000.0
 # Every route that changes state, the JSON API, and a few pages; with the
 # fields each form sends.
 ROUTES = [
-    ("POST", "/setup/password", ("password", "repeat")),
+    ("POST", "/setup/password", ("password", "repeat", "setup_code")),
     ("POST", "/login", ("password",)),
     ("POST", "/logout", ()),
     ("POST", "/setup/account", ("email", "code")),
@@ -105,14 +106,17 @@ class World:
     def __init__(self):
         self.clock = Clock()
         self.backend = FakeBackend(clock=lambda: WALL + self.clock.t)
-        config = WebConfig(host=LAN, port=443, state_dir="/nonexistent", memory_only=True)
+        # The password in memory; the setup code file in a directory of its own.
+        config = WebConfig(host=LAN, port=443, state_dir=tempfile.mkdtemp(prefix="vpnspot-fuzz-"),
+                           memory_only=True)
         self.app = make_app(self.backend, config, clock=self.clock)
         self.passwords = self.app.bottle.config["vpnspot.passwords"]
         self.admin = Visitor(self)
         self.signed_out = Visitor(self)
         self.refresh(self.admin, "/setup/password")
         r = self.send(self.admin, "POST", "/setup/password",
-                      self.form({"password": PASSWORD, "repeat": PASSWORD, "csrf": self.admin.csrf}))
+                      self.form({"password": PASSWORD, "repeat": PASSWORD, "csrf": self.admin.csrf,
+                                 "setup_code": self.app.bottle.config["vpnspot.setup_code"]()}))
         assert r[0] == 303, r
         for path, fields in (("/setup/account", {"email": EMAIL, "code": CODE}),
                              ("/setup/region", {"region": "fastest"}),

@@ -94,7 +94,7 @@ def holder(tmp_path):
     assert "on demand at https://127.0.0.1:%d/" % port in line, line + proc.stderr.read()
     # Keep reading, so the children's output never fills the pipe.
     threading.Thread(target=proc.stdout.read, daemon=True).start()
-    proc.port, proc.run_dir = port, dirs["run"]
+    proc.port, proc.run_dir, proc.state_dir = port, dirs["run"], dirs["state"]
     yield proc
     if proc.poll() is None:
         proc.terminate()
@@ -111,9 +111,12 @@ def test_the_first_request_starts_the_web_process_which_exits_when_idle_and_sess
     # The certificate was made by that first start, as without the holder.
     cookie = cookie.split(";")[0]
     csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    from vpnspot_router import setupcode
+    code = setupcode.current(str(holder.state_dir))[0]
     status, location, new_cookie, _ = https(holder.port, "/setup/password", "POST",
                                             {"csrf": csrf, "password": PASSWORD,
-                                             "repeat": PASSWORD}, cookie=cookie)
+                                             "repeat": PASSWORD, "setup_code": code},
+                                            cookie=cookie)
     assert status == 303 and location.endswith("/setup/account")
     cookie = (new_cookie or cookie).split(";")[0]
 

@@ -126,7 +126,8 @@ def test_the_status_page_and_its_live_update_show_the_address_and_the_warning(ba
                                       memory_only=True), clock=time.time)
     client = Client(web, host=LAN)
     client.get("/setup/password")
-    r = client.post("/setup/password", {"password": PASSWORD, "repeat": PASSWORD})
+    r = client.post("/setup/password", {"password": PASSWORD, "repeat": PASSWORD,
+                                        "setup_code": web.bottle.config["vpnspot.setup_code"]()})
     assert r.status == 303, r.text
     page = client.get("/status")
     assert page.status == 200, page.text

@@ -13,7 +13,7 @@ from vpnspot_router.web import security
 from vpnspot_router.web.app import WebConfig, app as make_app
 from vpnspot_router.web.backend import FakeBackend
 
-from .conftest import CODE, EMAIL, LAN, PASSWORD, finish_setup
+from .conftest import CODE, EMAIL, LAN, PASSWORD, finish_setup, setup_code
 from .wsgiclient import Client
 
 XSS = '<script>alert("x")</script>'
@@ -256,7 +256,9 @@ def test_script_injection_in_every_text_field_is_refused_or_escaped(web, backend
     c = Client(web, host=LAN)
     c.get("/setup/password")
     assert_escaped(c.post("/setup/password", {"password": XSS, "repeat": XSS_ATTR}))
-    c.post("/setup/password", {"password": PASSWORD, "repeat": PASSWORD})
+    r = c.post("/setup/password", {"password": PASSWORD, "repeat": PASSWORD,
+                                   "setup_code": setup_code(web)})
+    assert r.status == 303, r.text
     c.get("/setup/account")
     for email, code in ((XSS, CODE), (XSS_ATTR, CODE), (EMAIL, XSS), ("a@b.example", XSS_ATTR)):
         r = c.post("/setup/account", {"email": email, "code": code})

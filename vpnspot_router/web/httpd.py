@@ -4,9 +4,15 @@ the idle clock of an on-demand web process.
 Owns the wsgiref/socketserver classes (kept out of server.py, so that
 `vpnspot web --on-demand`, the socket holder, never imports http.server,
 ssl or wsgiref). Threads, one per connection, with a timeout, so one slow
-phone cannot hold the UI. A server made over an inherited listening socket
-(`sock`, from webholder.py) neither binds nor closes anything the holder
-still needs: the holder keeps its own copy of the socket.
+phone cannot hold the UI, and at most MAX_CONNECTIONS of them: a LAN
+device opening hundreds of connections cannot make the process grow
+without bound (each thread is a stack, each request a parse); a further
+connection waits in the listen queue for up to SLOT_WAIT seconds and is
+then closed unanswered. A household's browser opens a handful.
+
+A server made over an inherited listening socket (`sock`, from
+webholder.py) neither binds nor closes anything the holder still needs:
+the holder keeps its own copy of the socket.
 
 The access log is off: the standard handler would print every client's
 LAN address, which this product never records.
@@ -19,6 +25,10 @@ import sys
 import threading
 import time
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+
+
+MAX_CONNECTIONS = 16
+SLOT_WAIT = 5.0
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -77,6 +87,7 @@ class ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
         self.address_family = sock.family
         self.ssl_context = ssl_context
         self.activity = activity
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         WSGIServer.__init__(self, sock.getsockname(), handler, bind_and_activate=False)
         self.socket.close()
         self.socket = sock
@@ -96,14 +107,27 @@ class ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
         return sock, addr
 
     def process_request(self, request, client_address):
+        # Accepting stops while every slot is taken (the kernel's listen
+        # queue holds the next connections); one that waited SLOT_WAIT is
+        # closed, so this loop never blocks for long (shutdown stays quick).
+        if not self.slots.acquire(timeout=SLOT_WAIT):
+            self.shutdown_request(request)
+            return
         if self.activity is not None:
             self.activity.begin()
-        socketserver.ThreadingMixIn.process_request(self, request, client_address)
+        try:
+            socketserver.ThreadingMixIn.process_request(self, request, client_address)
+        except BaseException:
+            self.slots.release()
+            if self.activity is not None:
+                self.activity.end()
+            raise
 
     def process_request_thread(self, request, client_address):
         try:
             socketserver.ThreadingMixIn.process_request_thread(self, request, client_address)
         finally:
+            self.slots.release()
             if self.activity is not None:
                 self.activity.end()
 

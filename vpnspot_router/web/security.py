@@ -3,8 +3,13 @@ login lockout, and the checks every request passes before a page sees it.
 
 Rules kept here:
   - the password is stored only as scrypt(salt) in STATE/web-admin.json,
-    written atomically through store.FileStore with mode 0600; it is never
-    logged, echoed or kept after the check;
+    mode 0600; it is never logged, echoed or kept after the check. The
+    first one is created, never replaced (create(): link(2) of a complete
+    file, which fails when one exists), and only with the router's setup
+    code (setupcode.py) in the same request: of two first-run forms sent at
+    once exactly one wins, the other is told a password was already set;
+  - one password check at a time (CHECK_LOCK): scrypt needs 16 MiB, and
+    32 parallel checks would need 512 MiB the router does not have;
   - one cookie (COOKIE_NAME) holds a random session id; everything else
     (signed-in flag, CSRF token, messages for the next page, the debug
     session token) lives server-side in RAM. A web process started on
@@ -15,16 +20,28 @@ Rules kept here:
     A reboot or a crash forgets them, as before;
   - every state-changing request carries the session's CSRF token (form
     field `csrf` or header X-CSRF-Token), compared in constant time;
-  - wrong passwords: after MAX_FAILURES in a row sign-in is locked for
-    LOCKOUT_SECONDS, doubling with each further lockout up to
-    LOCKOUT_MAX. The count is global, not per client: keeping LAN client
-    addresses would break the privacy promise, and a household has one
-    admin. A LAN device can therefore delay the household's sign-in, never
-    guess the password;
+  - wrong passwords and wrong setup codes: after MAX_FAILURES in a row
+    sign-in is locked for LOCKOUT_SECONDS, doubling with each further
+    lockout up to LOCKOUT_MAX. Attempts run one at a time
+    (Lockout.attempt), and each is counted (and written to the lockout
+    file, when there is one) BEFORE it is checked: parallel requests cannot
+    all slip past the limit, a right answer is never refused because of
+    wrong ones still being checked, and a web process killed mid-check
+    (out of memory, kill -9) does not forget them. The
+    count is global, not per client: keeping LAN client addresses would
+    break the privacy promise, and a household has one admin. A LAN device
+    can therefore delay the household's sign-in, never guess the password;
+  - the session table is bounded (MAX_SESSIONS); when it is full a new
+    anonymous visit evicts the oldest anonymous session, never a signed-in
+    one (a flood of anonymous visits cannot sign the household out);
   - requests must name the router (Host is one of the allowed names or
     addresses, with or without the port): a page on another site that
     resolves its name to the router (DNS rebinding) gets 421;
-  - bodies above the size limit are refused before they are read (413).
+  - bodies above the size limit are refused before they are read (413);
+  - forwarding headers (X-Forwarded-Host/-Proto/-For/..., Forwarded) are
+    removed before any page sees them: the UI is never behind a proxy, and
+    Bottle would otherwise build absolute redirects from them
+    (Location: http://evil.example/...).
 """
 
 import hashlib
@@ -32,6 +49,7 @@ import hmac
 import json
 import os
 import secrets
+import sys
 import threading
 import time
 
@@ -50,25 +68,35 @@ MAX_SESSIONS = 64
 # scrypt n=2^14, r=8 needs 16 MiB for about 50 ms on a router CPU: a cost
 # the router can pay per sign-in, and an offline guesser pays per guess.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 1 << 14, 8, 1
+# One scrypt at a time in this process: sign-in and first-run password.
+CHECK_LOCK = threading.Lock()
 
 
 class PasswordError(ValueError):
     pass
 
 
+class AlreadySet(Exception):
+    """create() found a password record: someone else finished the first run."""
+
+
+def _scrypt(password, salt, n, r, p):
+    with CHECK_LOCK:
+        return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p,
+                              maxmem=64 << 20, dklen=32)
+
+
 def hash_password(password, salt=None, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P):
     salt = salt or secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=64 << 20,
-                            dklen=32)
+    digest = _scrypt(password, salt, n, r, p)
     return {"v": 1, "scheme": "scrypt", "n": n, "r": r, "p": p, "salt": salt.hex(),
             "hash": digest.hex()}
 
 
 def verify_password(record, password):
     try:
-        digest = hashlib.scrypt(password.encode("utf-8"), salt=bytes.fromhex(record["salt"]),
-                                n=record["n"], r=record["r"], p=record["p"], maxmem=64 << 20,
-                                dklen=32)
+        digest = _scrypt(password, bytes.fromhex(record["salt"]), record["n"], record["r"],
+                         record["p"])
     except (KeyError, ValueError, TypeError):
         return False
     return hmac.compare_digest(digest.hex(), record["hash"])
@@ -99,56 +127,145 @@ class PasswordStore:
         self.memory_only = memory_only
         self.record = None
         self.store = None
+        self.lock = threading.Lock()
         if not memory_only:
             os.makedirs(state_dir, mode=0o700, exist_ok=True)
             self.store = FileStore(os.path.join(state_dir, PASSWORD_FILE))
-            result = self.store.read(_validate_record)
-            if result.data:
-                self.record = json.loads(result.data)
+            self._load()
+
+    def _load(self):
+        result = self.store.read(_validate_record)
+        if result.data:
+            self.record = json.loads(result.data)
 
     def is_set(self):
+        if self.record is None and self.store is not None and os.path.exists(self.store.path):
+            self._load()                # made by another process since this one started
         return self.record is not None
 
-    def set(self, password):
-        record = hash_password(password)
-        if self.store is not None:
-            old = os.umask(0o077)
-            try:
-                self.store.write(json.dumps(record).encode() + b"\n")
-            finally:
-                os.umask(old)
-        self.record = record
+    def create(self, password):
+        """The first password. Raises AlreadySet, and writes nothing, when a
+        record exists (in this process or on flash)."""
+        with self.lock:
+            if self.is_set():
+                raise AlreadySet()
+            record = hash_password(password)
+            if self.store is not None:
+                data = json.dumps(record).encode() + b"\n"
+                try:
+                    _create_exclusive(self.store.path, data)
+                except FileExistsError:
+                    self._load()
+                    raise AlreadySet()
+                # The copy FileStore.read falls back to if the record is damaged.
+                self.store._atomic_write(self.store.last_good, data)
+            self.record = record
 
     def verify(self, password):
         return self.record is not None and verify_password(self.record, password)
 
 
-class Lockout:
-    """Global wrong-password counter with growing lockouts."""
+def _create_exclusive(path, data):
+    """Write `data` to `path` only if no file is there: a complete, fsynced
+    temporary file is linked to the name (link(2) never replaces one), so a
+    reader sees no file or the whole record. FileExistsError otherwise."""
+    tmp = "%s.new-%d-%s" % (path, os.getpid(), secrets.token_hex(4))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.link(tmp, path)
+    finally:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+    dfd = os.open(os.path.dirname(path) or ".", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
 
-    def __init__(self, clock=time.monotonic):
+
+class Lockout:
+    """Global wrong-password (and wrong setup code) counter with growing
+    lockouts. attempt(check) counts, then checks, one attempt at a time.
+    `path`: a file (in the RUN directory, tmpfs) that holds the count
+    across a killed web process; written atomically at every counted
+    attempt (before its check), read at start."""
+
+    def __init__(self, clock=time.monotonic, path=None):
         self.clock = clock
+        self.path = path
         self.failures = 0
         self.lockouts = 0
         self.locked_until = 0.0
         self.lock = threading.Lock()
+        self.warned = False
+        if path:
+            self._read()
 
     def remaining(self):
         return max(0, int(self.locked_until - self.clock() + 0.999))
 
-    def failed(self):
+    def attempt(self, check):
+        """None while locked (nothing counted, `check` not run: refuse);
+        else count the attempt as wrong, then run check() -> True (right:
+        the count starts again) or False. Attempts wait for each other, so
+        the count is always that of finished checks."""
         with self.lock:
+            if self.locked_until - self.clock() > 0:
+                return None
             self.failures += 1
             if self.failures >= MAX_FAILURES:
+                # This attempt is still checked; any later one is refused.
                 seconds = min(LOCKOUT_SECONDS * (2 ** self.lockouts), LOCKOUT_MAX)
                 self.locked_until = self.clock() + seconds
                 self.lockouts += 1
                 self.failures = 0
-
-    def succeeded(self):
-        with self.lock:
+            self._write()
+            if not check():
+                return False
             self.failures = 0
             self.lockouts = 0
+            self.locked_until = 0.0
+            self._write()
+            return True
+
+    def _write(self):
+        if not self.path:
+            return
+        data = json.dumps({"failures": self.failures, "lockouts": self.lockouts,
+                           "locked_until": self.locked_until}).encode()
+        tmp = "%s.tmp-%d" % (self.path, os.getpid())
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+            os.rename(tmp, self.path)
+        except OSError as e:
+            if not self.warned:
+                self.warned = True
+                print("vpnspot web: the sign-in lockout is not saved (%s): a restart of the web "
+                      "process would forget it" % (e.strerror or e), file=sys.stderr)
+
+    def _read(self):
+        try:
+            with open(self.path, "rb") as f:
+                data = json.loads(f.read(4096))
+            failures = int(data.get("failures", 0))
+            lockouts = int(data.get("lockouts", 0))
+            locked_until = float(data.get("locked_until", 0.0))
+        except (OSError, ValueError, TypeError, AttributeError):
+            return
+        if locked_until - self.clock() > LOCKOUT_MAX:
+            return      # written before a reboot (monotonic clock restarted): void
+        self.failures, self.lockouts, self.locked_until = failures, lockouts, locked_until
 
 
 class Session:
@@ -182,24 +299,35 @@ class Sessions:
             s.last_seen = now
             return s
 
-    def new(self):
+    def new(self, authenticated=False):
+        """A session; `authenticated` only for a sign-in (rotate). The table
+        stays at MAX_SESSIONS: an anonymous session makes room by evicting
+        the oldest anonymous one, never a signed-in one (when all are signed
+        in, the visitor gets a session that is not kept: its forms expire).
+        A sign-in may evict the oldest session of either kind."""
         now = self.clock()
+        s = Session(secrets.token_urlsafe(32), now)
+        s.authenticated = authenticated
         with self.lock:
             if len(self.by_id) >= MAX_SESSIONS:
+                candidates = [x for x in self.by_id.values() if not x.authenticated]
+                if authenticated and not candidates:
+                    candidates = list(self.by_id.values())
                 # Oldest first: a flood of anonymous visits cannot grow RAM.
-                oldest = sorted(self.by_id.values(), key=lambda s: s.last_seen)
-                for s in oldest[:len(self.by_id) - MAX_SESSIONS + 1]:
-                    del self.by_id[s.sid]
-            s = Session(secrets.token_urlsafe(32), now)
+                candidates.sort(key=lambda x: x.last_seen)
+                for x in candidates[:len(self.by_id) - MAX_SESSIONS + 1]:
+                    del self.by_id[x.sid]
+                if len(self.by_id) >= MAX_SESSIONS:
+                    return s
             self.by_id[s.sid] = s
             return s
 
     def rotate(self, session):
-        """A new id for the same person (on sign-in), so an id planted before
-        sign-in is worthless after it."""
+        """A new, signed-in id for the same person (on sign-in), so an id
+        planted before sign-in is worthless after it."""
         with self.lock:
             self.by_id.pop(session.sid, None)
-        fresh = self.new()
+        fresh = self.new(authenticated=True)
         fresh.flash = session.flash
         return fresh
 
@@ -263,6 +391,9 @@ class Guard:
         return [body]
 
     def __call__(self, environ, start_response):
+        for key in [k for k in environ if k.startswith("HTTP_X_FORWARDED_")
+                    or k in ("HTTP_FORWARDED", "HTTP_X_REAL_IP")]:
+            del environ[key]
         if not host_allowed(environ.get("HTTP_HOST", ""), self.allowed):
             return self._refuse(start_response, "421 Misdirected Request",
                                 "This router answers only to its own address; open it by its "
@@ -333,10 +464,11 @@ def load_state(path, sessions, lockout):
     now = sessions.clock()
     try:
         lock = data.get("lockout") or {}
-        with lockout.lock:
-            lockout.failures = int(lock.get("failures", 0))
-            lockout.lockouts = int(lock.get("lockouts", 0))
-            lockout.locked_until = float(lock.get("locked_until", 0.0))
+        if not lockout.path:            # else the lockout's own file, newer, is in force
+            with lockout.lock:
+                lockout.failures = int(lock.get("failures", 0))
+                lockout.lockouts = int(lock.get("lockouts", 0))
+                lockout.locked_until = float(lock.get("locked_until", 0.0))
         with sessions.lock:
             for item in (data.get("sessions") or [])[-MAX_SESSIONS:]:
                 s = Session(str(item["sid"]), float(item["created"]))

@@ -36,6 +36,10 @@ import threading
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 SESSION_STATE_FILE = "web-sessions.json"
+# The sign-in lockout, written at every counted attempt (security.Lockout):
+# in the RUN directory (tmpfs), so a web process killed mid-check (out of
+# memory, kill -9) does not reset it; the demo's in its state directory.
+LOCKOUT_FILE = "web-lockout.json"
 
 
 def device_of(host):
@@ -133,16 +137,21 @@ def cmd_web(args):
         import tempfile
         state_dir = os.path.join(tempfile.gettempdir(), "vpnspot-web-demo")
     state_file = None
+    # Sessions outlive this process (it exits when idle): a file in the RUN
+    # directory (tmpfs); the demo's in its own state directory. The lockout
+    # file too, in every mode.
+    where = state_dir if args.fake else args.run_dir
+    os.makedirs(where, mode=0o700, exist_ok=True)
     if args.idle_exit:
-        # Sessions outlive this process (it exits when idle): a file in the
-        # RUN directory (tmpfs); the demo's in its own state directory.
-        where = state_dir if args.fake else args.run_dir
-        os.makedirs(where, mode=0o700, exist_ok=True)
         state_file = os.path.join(where, SESSION_STATE_FILE)
-    config = WebConfig(host=host, port=port, state_dir=state_dir or "/etc/vpnspot",
+    from vpnspot_router import setupcode
+    state_dir = state_dir or "/etc/vpnspot"
+    config = WebConfig(host=host, port=port, state_dir=state_dir,
                        https=not args.http, allowed_hosts=args.name or (),
                        redirect_port=args.redirect_port, memory_only=args.fake,
-                       state_file=state_file)
+                       state_file=state_file, lockout_file=os.path.join(where, LOCKOUT_FILE),
+                       provisioning_paths=() if args.fake else
+                       setupcode.provisioning_paths_for(state_dir))
     if args.fake:
         from .backend import FakeBackend
         backend = FakeBackend()
@@ -151,15 +160,18 @@ def cmd_web(args):
         from .realbackend import RealBackend
         # Same layout as `vpnspot agent`: the UCI file in --config-dir, the
         # ISP's provisioning file beside device.json in the state directory.
-        prov = configstore.PROVISIONING_PATHS
-        if config.state_dir != "/etc/vpnspot":
-            prov = (os.path.join(config.state_dir, "provisioning"),)
-        paths = configstore.Paths(os.path.join(args.config_dir, "vpnspot"), prov)
+        paths = configstore.Paths(os.path.join(args.config_dir, "vpnspot"),
+                                  config.provisioning_paths)
         backend = RealBackend(paths=paths, state_dir=config.state_dir, run_dir=args.run_dir)
 
     def ready(url):
         print("web UI: open %s%s" % (url, " (demo: in-memory fake router)" if args.fake else ""),
               flush=True)
+        if args.fake:
+            # The demo's own code (never printed for a real router: this
+            # output goes to the system log there; `vpnspot setup-code`).
+            print("web UI: setup code %s" % setupcode.shown(setupcode.current(state_dir)[0]),
+                  flush=True)
     if args.idle_exit:
         import signal
 
