@@ -19,6 +19,7 @@ import threading
 
 import pytest
 
+from vpnspot_router import setupcode
 from vpnspot_router.core.wgconf import encode_key
 from vpnspot_router.web import server as web_server
 from vpnspot_router.web.app import WebConfig, app as make_app
@@ -62,8 +63,13 @@ def spki_pin(cert_path):
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    state = tmp_path_factory.mktemp("web-state")
+def site_state(tmp_path_factory):
+    return tmp_path_factory.mktemp("web-state")
+
+
+@pytest.fixture(scope="module")
+def site(site_state):
+    state = site_state
     backend = FakeBackend()
     config = WebConfig(host="127.0.0.1", port=0, state_dir=str(state), memory_only=True,
                        https=True)
@@ -119,14 +125,30 @@ def signed_in(page, base):
         page.wait_for_url("**/status")
 
 
-def test_a_household_goes_from_first_visit_to_protected_with_the_keyboard_and_mouse(page, site, shots):
+def test_a_household_goes_from_first_visit_to_protected_with_the_keyboard_and_mouse(
+        page, site, site_state, shots):
     base, backend, _ = site
     page.goto(base + "/")
     page.wait_for_url("**/setup/password")
     check_and_shoot(page, shots, "01-wizard-password")
+    # What `vpnspot setup-code` prints on the router, as a household reads it.
+    code = setupcode.shown(setupcode.current(str(site_state))[0])
     # Keyboard only: Tab reaches each labelled field in order.
     page.keyboard.press("Tab")
     page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "setup_code"
+    page.keyboard.type("WRONG-CODE1")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#pw-error")
+    assert "setup code is not right" in page.inner_text("#pw-error")
+    assert "/setup/password" in page.url
+    page.errors.clear()         # the 401 of that refused code was expected
+    page.fill("#setup_code", code.lower().replace("-", " "))
+    page.focus("#password")
     assert page.evaluate("document.activeElement.id") == "password"
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Tab")
