@@ -237,3 +237,14 @@ def test_the_household_names_lan_networks_as_a_uci_list():
             assert e.line == 2 and e.field == "lan_networks" and words in str(e), str(e)
         else:
             raise AssertionError("accepted %r" % text)
+
+
+def test_a_lan_zone_without_a_forwarding_into_the_tunnel_zone_gets_a_note_with_the_fix():
+    lan = lannets.derive(FIREWALL + GUEST_FIREWALL, NETWORK + GUEST_NETWORK)
+    (note,) = lan.notes
+    assert note.startswith("zone guest (network guest) has no forwarding to zone vpnspot")
+    assert "firewall.@forwarding[-1].src=guest" in note
+    fixed = FIREWALL + GUEST_FIREWALL + "config forwarding\n\toption src 'guest'\n\toption dest 'vpnspot'\n"
+    assert lannets.derive(fixed, NETWORK + GUEST_NETWORK).notes == []
+    assert lannets.derive(FIREWALL + GUEST_FIREWALL, NETWORK + GUEST_NETWORK, None,
+                          ("guest",)).notes == [note]

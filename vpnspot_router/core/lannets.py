@@ -125,6 +125,15 @@ class _Zones:
             if isinstance(src, str) and isinstance(dest, str):
                 self.forwardings.append((src, dest))
 
+    def zone_of(self, network):
+        for z in self.order:
+            if network in self.networks[z]:
+                return z
+        return None
+
+    def forwards(self, src, dest):
+        return (src, dest) in self.forwardings
+
     def wan_zones(self):
         """The zones holding an uplink network, else the zone named wan."""
         out = []
@@ -236,6 +245,7 @@ def derive(firewall_text, network_text, dump=None, chosen=(),
                                "its device %r %s" % (dev[:40], "is the WAN's" if dev in wan_devs
                                                      else "is not an interface name"))
             networks.append((name, dev))
+        _tunnel_forwarding_notes(zones, [n for n, _ in networks], notes)
         return Lan(networks, "list", notes)
     lan_zones = []
     for src, dest in zones.forwardings:
@@ -269,4 +279,25 @@ def derive(firewall_text, network_text, dump=None, chosen=(),
                        "no LAN network found: no firewall zone forwards to the WAN zone (%s); "
                        "name the LAN networks with `list lan_networks 'lan'` in %s"
                        % (", ".join(wan_zones) or "none", setting_name))
+    _tunnel_forwarding_notes(zones, [n for n, _ in networks], notes)
     return Lan(networks, "auto", notes)
+
+
+def _tunnel_forwarding_notes(zones, names, notes):
+    """fw4 lets a zone's traffic into the tunnel only with a forwarding to
+    the tunnel's zone (uci-defaults adds lan -> vpnspot). Without one the
+    kill switch still holds (nothing leaks) but that network has no
+    internet: say so, with the fix."""
+    if TUNNEL_NAME not in zones.networks:
+        return
+    seen = []
+    for name in names:
+        z = zones.zone_of(name) if not name.startswith("zone ") else name[5:]
+        if z is None or z in seen or zones.forwards(z, TUNNEL_NAME):
+            continue
+        seen.append(z)
+        notes.append("zone %s (network %s) has no forwarding to zone %s: fw4 keeps its traffic "
+                     "out of the tunnel, so it has no internet (nothing leaks); add one with "
+                     "`uci add firewall forwarding; uci set firewall.@forwarding[-1].src=%s; "
+                     "uci set firewall.@forwarding[-1].dest=%s; uci commit firewall`"
+                     % (z, name, TUNNEL_NAME, z, TUNNEL_NAME))

@@ -116,7 +116,7 @@ def devices(source, chosen=(), previous=None):
         log.warning("LAN networks: %s; covering %s", e, ", ".join(core.DEFAULT_DEVICES))
         return list(core.DEFAULT_DEVICES)
     for note in lan.notes:
-        log.info("LAN networks: %s", note)
+        log.warning("LAN networks: %s", note)
     log.info("LAN networks (%s): %s", "as listed in lan_networks" if lan.how == "list"
              else "every network forwarding to the WAN", lan.describe())
     return lan.devices
