@@ -91,6 +91,54 @@ def test_every_lan_device_is_kill_switched_through_one_anonymous_set():
     lans = '{ "br-lan", "br-guest", "br-lan.1" }'
     assert ('iifname %s oifname != "vpnspot0" counter drop comment "vpnspot kill switch"' % lans
             in rules(text))
-    # DNS, DNS over TLS and the IPv6 block cover the same devices.
-    assert text.count("iifname %s" % lans) == 4
+    # DNS (DNAT and the only-via-tunnel drop), DNS over TLS and the IPv6
+    # block cover the same devices.
+    assert text.count("iifname %s" % lans) == 5
     assert 'iifname "br-lan" ' not in text
+
+
+# -- dns custom: the household's servers, through the tunnel -------------------
+
+def custom_plan(extra="", dns_servers="203.0.113.130 fd77:200::80 9.9.9.9", v6=True):
+    from vpnspot_router.core.wgconf import parse
+    from vpnspot_router.net.settings import plan_from_config
+    conf = parse("[Interface]\nPrivateKey = %s\nAddress = 10.77.0.2/32%s\nDNS = 10.77.0.1, fd77:77::1\n"
+                 "[Peer]\nPublicKey = %s\nEndpoint = 203.0.113.10:51820\nAllowedIPs = 0.0.0.0/0%s\n"
+                 % ("CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=", ", fd77:77::2/128" if v6 else "",
+                    "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=", ", ::/0" if v6 else ""), "t.conf")
+    settings = parse_settings("dns = custom\ndns_servers = %s\n%s" % (dns_servers, extra))
+    return plan_from_config(settings, conf)
+
+
+def test_dns_custom_sends_lan_dns_to_the_households_first_server_of_each_family():
+    p = custom_plan()
+    assert (p.resolver4, p.resolver6) == ("203.0.113.130", "fd77:200::80")
+    text = build_ruleset(p)
+    assert ('iifname "br-lan" meta nfproto ipv4 meta l4proto { tcp, udp } th dport 53 dnat ip to '
+            '203.0.113.130:53 comment "vpnspot dns to tunnel resolver"') in rules(text)
+    assert "dnat ip6 to [fd77:200::80]:53" in text
+    assert "10.77.0.1" not in text and "fd77:77::1" not in text      # not the tunnel's resolver
+    assert p.dns_mode == "your servers (203.0.113.130, fd77:200::80)"
+
+
+def test_dns_custom_queries_leave_only_through_the_tunnel_even_with_the_kill_switch_off():
+    rule = ('iifname "br-lan" meta l4proto { tcp, udp } th dport 53 oifname != "vpnspot0" counter '
+            'drop comment "vpnspot dns only via tunnel"')
+    for extra in ("", "kill_switch = off\n"):
+        assert rule in rules(build_ruleset(custom_plan(extra))), extra
+    # Before any tunnel (boot, the agent's first table) nothing is DNAT'ed to
+    # the household's servers: LAN DNS is dropped, as in dns tunnel mode.
+    boot = build_ruleset(NetPlan(parse_settings("dns = custom\ndns_servers = 9.9.9.9\n"
+                                                "kill_switch = off\n")))
+    assert "dnat" not in boot and boot.count("vpnspot dns without tunnel resolver") == 2
+    assert rule in rules(boot)
+
+
+def test_dns_custom_drops_a_family_without_a_household_server_or_without_tunnel_ipv6():
+    only4 = build_ruleset(custom_plan(dns_servers="9.9.9.9"))
+    assert "dnat ip to 9.9.9.9:53" in only4 and "dnat ip6" not in only4
+    assert ('iifname "br-lan" meta nfproto ipv6 meta l4proto { tcp, udp } th dport 53 counter drop '
+            'comment "vpnspot dns without tunnel resolver"') in rules(only4)
+    no_v6_tunnel = build_ruleset(custom_plan(v6=False))
+    assert "dnat ip to 203.0.113.130:53" in no_v6_tunnel and "dnat ip6" not in no_v6_tunnel
+    assert "meta nfproto ipv6 meta l4proto { tcp, udp } th dport 53 counter drop" in no_v6_tunnel

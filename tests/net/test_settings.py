@@ -87,3 +87,24 @@ def test_the_lan_setting_takes_several_devices_each_checked():
             assert words in str(e), (text, str(e))
         else:
             raise AssertionError("accepted %r" % text)
+
+
+def test_dns_custom_needs_unicast_servers_and_servers_need_dns_custom():
+    s = parse_settings("dns = custom\ndns_servers = 9.9.9.9   2620:fe::fe\n")
+    assert s["dns"] == "custom" and s["dns_servers"] == "9.9.9.9 2620:fe::fe"
+    cases = [("dns = custom\n", "settings:1: dns: custom needs at least one address in dns_servers"),
+             ("dns = custom\ndns_servers = 0.0.0.0\n",
+              "settings:2: dns_servers: 0.0.0.0 is the unspecified address"),
+             ("dns = custom\ndns_servers = 9.9.9.9 127.0.0.53\n",
+              "settings:2: dns_servers: 127.0.0.53 is a loopback address"),
+             ("dns = custom\ndns_servers = ff02::fb\n", "ff02::fb is a multicast address"),
+             ("dns = custom\ndns_servers = dns.quad9.net\n", "'dns.quad9.net' is not an IP address"),
+             ("dns = tunnel\ndns_servers = 9.9.9.9\n",
+              "settings:2: dns_servers: only used with dns = custom")]
+    for text, words in cases:
+        try:
+            parse_settings(text)
+        except SettingsError as e:
+            assert words in str(e), (text, str(e))
+        else:
+            raise AssertionError("accepted %r" % text)

@@ -10,11 +10,17 @@ What the table does, chain by chain (every rule carries a comment starting
   forward  TCP MSS clamping to the route MTU on the tunnel, both ways;
            LAN IPv6 dropped when the tunnel carries no IPv6;
            LAN DNS-over-TLS/QUIC (853) dropped unless it leaves through the tunnel;
+           LAN DNS (53, after the DNAT below) dropped unless it leaves through
+           the tunnel, kill switch on or off: with dns custom the household's
+           servers are on the internet, and the WAN must never carry a query;
            the kill switch: LAN traffic dropped unless it leaves through the tunnel.
   input    LAN DNS to the router itself over a family the tunnel resolver
            cannot serve is dropped (else the router's own resolver would ask
            upstream over the WAN).
-  dstnat   LAN DNS (UDP and TCP 53, to any address) DNAT'ed to the tunnel resolver.
+  dstnat   LAN DNS (UDP and TCP 53, to any address) DNAT'ed to the tunnel resolver,
+           or with dns custom to the household's first server of each family
+           (NetPlan.resolver4/6); policy routing (net/routing.py: iif LAN
+           -> table vpnspot -> the tunnel) then carries it into the tunnel.
   srcnat   masquerade on the tunnel (the gateway knows only the tunnel address).
 
 Rules match interfaces by name (iifname/oifname), not index, so the table
@@ -61,6 +67,8 @@ def build_ruleset(plan):
     if plan.dns_tunnel:
         fwd.append("iifname %s meta l4proto { tcp, udp } th dport 853 oifname != %s counter drop "
                    "comment \"vpnspot dns over tls only via tunnel\"" % (lan, tun))
+        fwd.append("iifname %s meta l4proto { tcp, udp } th dport 53 oifname != %s counter drop "
+                   "comment \"vpnspot dns only via tunnel\"" % (lan, tun))
     if plan.kill_switch:
         fwd.append("iifname %s oifname != %s counter drop comment \"%s\"" % (lan, tun, KILL_SWITCH_COMMENT))
     inp = []

@@ -8,7 +8,11 @@ every desired-state builder in net/ takes. Pure: no files are opened here
 Settings file: one `key = value` per line, `#` starts a comment.
 
     kill_switch = on       on | off   on: LAN traffic never leaves except through the tunnel
-    dns = tunnel           tunnel | off   tunnel: every LAN DNS query goes to the tunnel's resolver
+    dns = tunnel           tunnel | custom | off   tunnel: every LAN DNS query goes to the tunnel's
+                           resolver; custom: to the household's first IPv4 and IPv6 server in
+                           dns_servers, through the tunnel; off: LAN DNS is left alone (the ISP's)
+    dns_servers =          with dns = custom: the household's DNS servers, space-separated
+                           unicast addresses (9.9.9.9 2620:fe::fe); at least one
     ipv6 = auto            auto | off   auto: IPv6 through the tunnel when the server offers it;
                                         off (or no IPv6 from the server): LAN IPv6 is blocked
     mtu = auto             auto | 1280..1500   auto: WAN MTU - 80 (1500 -> 1420, PPPoE 1492 -> 1412)
@@ -21,9 +25,11 @@ Unknown keys, bad values and repeated keys are errors naming file, line and
 key; nothing is applied from a file with an error.
 """
 
-DEFAULTS = {"kill_switch": "on", "dns": "tunnel", "ipv6": "auto", "mtu": "auto",
+from vpnspot_router.core import serverlist
+
+DEFAULTS = {"kill_switch": "on", "dns": "tunnel", "dns_servers": "", "ipv6": "auto", "mtu": "auto",
             "lan": "br-lan", "wan": "wan", "tunnel": "vpnspot0"}
-CHOICES = {"kill_switch": ("on", "off"), "dns": ("tunnel", "off"), "ipv6": ("auto", "off")}
+CHOICES = {"kill_switch": ("on", "off"), "dns": ("tunnel", "custom", "off"), "ipv6": ("auto", "off")}
 IFNAME_KEYS = ("lan", "wan", "tunnel")
 MTU_MIN = 1280          # the IPv6 minimum; a smaller tunnel MTU would break IPv6 inside it
 MTU_MAX = 1500
@@ -72,6 +78,13 @@ def parse_settings(text, filename="settings"):
             if not value.isdigit() or not MTU_MIN <= int(value) <= MTU_MAX:
                 raise SettingsError(filename, lineno, key, "%r is not auto or a number from %d to %d"
                                     % (value, MTU_MIN, MTU_MAX))
+        if key == "dns_servers":
+            for address in value.split():
+                why = serverlist.dns_problem(address, ())
+                if why is not None:
+                    raise SettingsError(filename, lineno, key, "%s; DNS servers are unicast "
+                                        "IPv4/IPv6 addresses, space-separated" % why)
+            value = " ".join(value.split())
         if key in IFNAME_KEYS:
             names = value.split() if key == "lan" else [value]
             if not names:
@@ -84,6 +97,12 @@ def parse_settings(text, filename="settings"):
                 raise SettingsError(filename, lineno, key, "names an interface twice: %s" % value)
             value = " ".join(names)
         values[key] = value
+    if values["dns"] == "custom" and not values["dns_servers"]:
+        raise SettingsError(filename, seen.get("dns"), "dns", "custom needs at least one address "
+                            "in dns_servers (e.g. dns_servers = 9.9.9.9)")
+    if values["dns_servers"] and values["dns"] != "custom":
+        raise SettingsError(filename, seen.get("dns_servers"), "dns_servers", "only used with "
+                            "dns = custom; set dns = custom or remove dns_servers")
     lans = values["lan"].split()
     if values["wan"] in lans or values["tunnel"] in lans or values["wan"] == values["tunnel"]:
         raise SettingsError(filename, None, None, "lan, wan and tunnel must be different "
@@ -107,15 +126,21 @@ def tunnel_mtu(setting, wan_mtu, config_mtu=None):
 class NetPlan:
     """Everything the firewall and routing builders need, decided once.
 
-    resolver4/resolver6: the tunnel's DNS servers (None if the config names
-    none); ipv6_tunnel: True when IPv6 is carried by the tunnel (setting
-    auto and the server gave us an IPv6 address and route), else LAN IPv6
-    is blocked."""
+    resolver4/resolver6: where LAN DNS is sent through the tunnel (None if
+    nothing is known for that family: then it is dropped): the tunnel's DNS
+    servers, or with dns custom the household's (plan_from_config);
+    ipv6_tunnel: True when IPv6 is carried by the tunnel (setting auto and
+    the server gave us an IPv6 address and route), else LAN IPv6 is
+    blocked."""
 
     def __init__(self, settings, resolver4=None, resolver6=None, ipv6_offered=False,
                  wan_mtu=None, config_mtu=None):
         self.kill_switch = settings["kill_switch"] == "on"
-        self.dns_tunnel = settings["dns"] == "tunnel"
+        # custom is "tunnel" with the household's resolvers: every rule that
+        # keeps LAN DNS in the tunnel applies to it too.
+        self.dns_custom = settings["dns"] == "custom"
+        self.dns_tunnel = settings["dns"] in ("tunnel", "custom")
+        self.dns_servers = tuple(settings.get("dns_servers", "").split())
         self.lans = tuple(settings["lan"].split())     # every LAN device (lannets.py)
         self.wan = settings["wan"]
         self.tunnel = settings["tunnel"]
@@ -133,7 +158,12 @@ class NetPlan:
     def dns_mode(self):
         if not self.dns_tunnel:
             return "off"
-        return "tunnel" if self.resolver4 or self.resolver6 else "blocked (no tunnel resolver known)"
+        if not (self.resolver4 or self.resolver6):
+            return "blocked (no tunnel resolver known)"
+        if self.dns_custom:
+            return "your servers (%s)" % ", ".join(
+                [r for r in (self.resolver4, self.resolver6 if self.ipv6_tunnel else None) if r])
+        return "tunnel"
 
     @property
     def lan(self):
@@ -154,8 +184,13 @@ def plan_from_config(settings, conf=None, wan_mtu=None):
     if conf is None:
         return NetPlan(settings, wan_mtu=wan_mtu)
     iface = conf.interface
-    r4 = [a for a in iface.dns if ":" not in a]
-    r6 = [a for a in iface.dns if ":" in a]
+    dns = iface.dns
+    if settings["dns"] == "custom":
+        # The household's servers, reached through this tunnel (never before
+        # one is up: without a config the plan above drops LAN DNS).
+        dns = settings.get("dns_servers", "").split()
+    r4 = [a for a in dns if ":" not in a]
+    r6 = [a for a in dns if ":" in a]
     has6 = any(":" in a for a, _ in iface.addresses) and any(
         ":" in p[0] for peer in conf.peers for p in peer.allowed_ips)
     return NetPlan(settings, resolver4=r4[0] if r4 else None, resolver6=r6[0] if r6 else None,
