@@ -17,11 +17,11 @@
   </fieldset>
   <label for="dns_mode">DNS (name lookups)</label>
   <select id="dns_mode" name="dns_mode" {{'disabled' if 'dns_mode' in locked else ''}} aria-describedby="dns-help">
-% for value, text in (("tunnel", "VPN Spot's DNS through the tunnel (private)"), ("isp", "My internet provider's DNS (it sees the names)"), ("custom", "My own DNS servers")):
+% for value, text in (("tunnel", "VPN Spot's DNS, through the tunnel (private)"), ("isp", "My internet provider's DNS, outside the tunnel (it sees every name)"), ("custom", "My own DNS servers, through the tunnel")):
     <option value="{{value}}" {{'selected' if v['dns_mode'] == value else ''}}>{{text}}</option>
 % end
   </select>
-  <p class="hint" id="dns-help">{{locked.get('dns_mode', 'Own servers: write their addresses below.')}}</p>
+  <p class="hint" id="dns-help">{{locked.get('dns_mode', "VPN Spot's DNS: names are resolved by VPN Spot's resolver, through the tunnel. Internet provider: names are resolved by your internet provider, outside the tunnel; it sees every name your devices look up. Own servers: names are resolved by the servers you list below (addresses on the internet, not in your home), through the tunnel; while the tunnel is down no name is resolved.")}}</p>
   <label for="dns_servers">Own DNS servers (only with "My own DNS servers"; separate with spaces)</label>
   <input id="dns_servers" name="dns_servers" type="text" maxlength="1000" value="{{' '.join(v['dns_servers'])}}" {{'disabled' if 'dns_servers' in locked else ''}} aria-invalid="{{'true' if field == 'dns_servers' else 'false'}}">
   <label for="ipv6_mode">IPv6</label>
