@@ -17,6 +17,12 @@ config files, WAN captures, and `vpnspot lab up|down|status`.
   an ISP and its router advertisements would give it) and NO default route.
   Without the agent, a LAN packet to the site's prefix would leave plainly
   through the WAN: the leak the tests must prove we prevent.
+- `router` also runs a resolver the way OpenWrt does: dnsmasq answering the
+  LAN on 192.168.77.1 and fd77:1::1 and forwarding every name to the ISP's
+  resolver over the WAN (no cache, so every LAN question that reaches it
+  shows on the WAN). Only the boot guard (the package's own guard file,
+  loaded by `fw4_reload` and `guard_sync`) or the agent's table keeps LAN
+  names off that path.
 - `wan` is the ISP: it routes between the router and the gateways and runs
   a stand-in ISP resolver (dnsmasq on 198.51.100.1) that answers
   site.vpnspot.test with 198.51.100.99, so a DNS answer tells which
@@ -32,6 +38,9 @@ config files, WAN captures, and `vpnspot lab up|down|status`.
   the web UI's "DNS through the tunnel" check asks for it).
 - `gw2` is a second gateway (wireguard-go only) for failover work; it
   masquerades tunnel traffic leaving it (the site stays behind `gw` only).
+- More LAN networks, on request: `add_guest_network` (br-guest with a
+  client namespace `guest`) and `vlan_lan` (the LAN on br-lan.1), for the
+  tests that every LAN network is covered (tests/router/test_lan_networks.py).
 - `site` knows routes only to the tunnel's addresses: it is reachable from
   the LAN only through the tunnel. It serves HTTP (answering with the client
   address it saw), echo on port 7 and a TCP echo on 853 (DoT stand-in).
@@ -87,6 +96,9 @@ TUNNEL_IFNAME = "vpnspot0"
 # test cycle up/down without touching a developer's running lab.
 STATE_FILE = os.environ.get("VPNSPOT_LAB_STATE") or os.path.join(netns.MARKER_DIR, "household.json")
 EXTRA_TOOLS = ("nft", "tcpdump", "dnsmasq")
+# The package's boot guard, as fw4 includes it on a router (source checkout).
+GUARD_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__)))), "firmware_pkg", "package", "vpnspot", "files", "vpnspot.nft")
 
 
 def missing_tools():
@@ -186,8 +198,9 @@ class Household:
         # OpenWrt's fw4 masquerades everything leaving through the WAN zone;
         # the lab router does the same so that a leak looks as it would on a
         # real router (from the router's WAN address).
+        # Replaced whole, as fw4 replaces its table: a reload adds no copy.
         self.lab.run("router", "nft", "-f", "-", input=(
-            "table inet labfw4 {\n"
+            "table inet labfw4 {}\ndelete table inet labfw4\ntable inet labfw4 {\n"
             "  chain srcnat { type nat hook postrouting priority srcnat; policy accept;\n"
             "    oifname \"wan\" masquerade\n  }\n}\n"))
 
@@ -206,11 +219,14 @@ class Household:
                                           address_cidrs=[GW_TUNNEL + "/24", GW_TUNNEL6 + "/64"],
                                           peers=[dict(peer)])
 
-    def _dnsmasq(self, ns, listen, answers, more=()):
+    def _dnsmasq(self, ns, listen, answers, more=(), upstream=()):
         argv = ["dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv",
                 "--no-hosts", "--bind-dynamic", "--user=root", "--group=root",
                 "--pid-file=" + os.path.join(self.lab.tmpdir, "dnsmasq-%s.pid" % ns)]
         argv += ["--listen-address=" + a for a in listen]
+        # A forwarder (the router's): every question goes upstream, none
+        # answered from a cache, so a capture sees each one that leaks.
+        argv += ["--server=" + a for a in upstream] + (["--cache-size=0"] if upstream else [])
         argv += ["--address=/%s/%s" % (SITE_NAME, a) for a in answers]
         argv += ["--address=/%s/%s" % (name, a) for name, a in more]
         return self.lab.popen(ns, argv)
@@ -220,13 +236,15 @@ class Household:
         self.gw_dns = self._dnsmasq("gw", [GW_TUNNEL, GW_TUNNEL6], [SITE, SITE6],
                                     more=[(API_NAME, INET)])
         self.isp_dns = self._dnsmasq("wan", [ISP], [ISP_ANSWER])
+        self.router_dns = self._dnsmasq("router", [ROUTER_LAN, ROUTER_LAN6], [], upstream=[ISP])
         self.site = lab.popen("site", [sys.executable, "-m", "vpnspot_router.lab.services", "site"])
         netns.wait_for(lambda: self._listening("site", ":80 ") and self._listening("gw", ":53 ")
-                       and self._listening("wan", ":53 "), timeout=10,
-                       what="the site's HTTP server and the resolvers")
+                       and self._listening("wan", ":53 ") and self._listening("router", ":53 "),
+                       timeout=10, what="the site's HTTP server and the resolvers")
 
     def _listening(self, ns, needle):
-        for proc in (getattr(self, "site", None), self.gw_dns, self.isp_dns):
+        for proc in (getattr(self, "site", None), self.gw_dns, self.isp_dns,
+                     getattr(self, "router_dns", None)):
             if proc is not None and proc.poll() is not None:
                 raise netns.LabError("a lab service exited:\n" + self.lab.read_log(proc))
         out = self.lab.run(ns, "ss", "-ltnH", check=False).stdout
@@ -257,6 +275,36 @@ class Household:
         settings.update(values)
         _write(self.settings, "# written by the household lab\n"
                + "".join("%s = %s\n" % kv for kv in settings.items()))
+
+    # ---------------------------------------------------------- boot guard
+    def fw4_reload(self, state_dir):
+        """What a firewall start or reload does on OpenWrt, as far as the lab
+        has it: fw4's own table (labfw4 here), then its ruleset-post include,
+        the package's guard file, whose guard.d include reads
+        STATE_DIR/guard.d (on a router /etc/vpnspot/guard.d)."""
+        self._router_firewall()
+        with open(GUARD_FILE) as f:
+            text = f.read().replace("/etc/vpnspot/guard.d", os.path.join(state_dir, "guard.d"))
+        path = os.path.join(self.lab.tmpdir, "90-vpnspot.nft")
+        _write(path, text)
+        self.lab.run("router", "nft", "-f", path)
+
+    def guard_sync(self, config_dir, state_dir, lan=("br-lan",), check=True):
+        """`vpnspot guard sync` as the init script runs it, over the router's
+        settings in config_dir and state_dir."""
+        argv = ["guard", "sync", "--config-dir", config_dir, "--state-dir", state_dir,
+                "--guard-file", GUARD_FILE, "--run-dir", self.run_dir]
+        for dev in lan:
+            argv += ["--lan", dev]
+        proc = self.vpnspot(*argv)
+        if check and proc.returncode != 0:
+            raise netns.LabError("vpnspot guard sync failed (%d):\n%s%s"
+                                 % (proc.returncode, proc.stdout, proc.stderr))
+        return proc
+
+    def guard_status(self):
+        """The loaded guard: {"loaded", "dns_guard", "lan_devices"}."""
+        return json.loads(self.vpnspot("guard", "status", "--json").stdout)
 
     # -------------------------------------------------------------- agent
     def vpnspot(self, *args, check=False, timeout=30):
