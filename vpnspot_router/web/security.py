@@ -8,8 +8,12 @@ Rules kept here:
     file, which fails when one exists), and only with the router's setup
     code (setupcode.py) in the same request: of two first-run forms sent at
     once exactly one wins, the other is told a password was already set;
-  - one password check at a time (CHECK_LOCK): scrypt needs 16 MiB, and
-    32 parallel checks would need 512 MiB the router does not have;
+  - one password check at a time, always in the same thread (_Hasher):
+    scrypt needs 16 MiB, and 32 parallel checks would need 512 MiB the
+    router does not have. One thread, because the C allocator keeps a
+    freed work area in the arena of the thread that used it: checks run
+    one after another in 16 connection threads would still keep 16 x 16
+    MiB;
   - one cookie (COOKIE_NAME) holds a random session id; everything else
     (signed-in flag, CSRF token, messages for the next page, the debug
     session token) lives server-side in RAM. A web process started on
@@ -68,8 +72,42 @@ MAX_SESSIONS = 64
 # scrypt n=2^14, r=8 needs 16 MiB for about 50 ms on a router CPU: a cost
 # the router can pay per sign-in, and an offline guesser pays per guess.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 1 << 14, 8, 1
-# One scrypt at a time in this process: sign-in and first-run password.
-CHECK_LOCK = threading.Lock()
+
+
+class _Hasher:
+    """Runs every scrypt of this process, one at a time, in one thread of
+    its own (started on first use, a daemon): its 16 MiB work area is then
+    kept once, in that thread's allocator arena, whatever thread asks."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.jobs = None
+
+    def run(self, fn):
+        with self.lock:
+            if self.jobs is None:
+                import queue
+                self.jobs = queue.Queue()
+                threading.Thread(target=self._serve, name="vpnspot-scrypt", daemon=True).start()
+        done = threading.Event()
+        box = {}
+        self.jobs.put((fn, box, done))
+        done.wait()
+        if "error" in box:
+            raise box["error"]
+        return box["result"]
+
+    def _serve(self):
+        while True:
+            fn, box, done = self.jobs.get()
+            try:
+                box["result"] = fn()
+            except Exception as e:
+                box["error"] = e
+            done.set()
+
+
+HASHER = _Hasher()
 
 
 class PasswordError(ValueError):
@@ -81,9 +119,9 @@ class AlreadySet(Exception):
 
 
 def _scrypt(password, salt, n, r, p):
-    with CHECK_LOCK:
-        return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p,
-                              maxmem=64 << 20, dklen=32)
+    data = password.encode("utf-8")
+    return HASHER.run(lambda: hashlib.scrypt(data, salt=salt, n=n, r=r, p=p, maxmem=64 << 20,
+                                             dklen=32))
 
 
 def hash_password(password, salt=None, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P):
