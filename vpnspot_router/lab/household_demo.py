@@ -483,8 +483,11 @@ def call(method, path, body=b""):
 _, text = call("GET", "/setup/password")
 token = re.search(r'name="csrf-token" content="([^"]+)"', text).group(1)
 from urllib.parse import urlencode
-call("POST", "/setup/password", urlencode({"csrf": token, "password": "lab only 1234567",
-                                          "repeat": "lab only 1234567"}).encode())
+# The first run needs the router's setup code (web/app.py); this check
+# holds the router, so it reads the code as `vpnspot setup-code` does.
+fields = {"csrf": token, "password": "lab only 1234567", "repeat": "lab only 1234567",
+          "setup_code": web.bottle.config["vpnspot.setup_code"]()}
+call("POST", "/setup/password", urlencode(fields).encode())
 status, text = call("GET", "/status")
 shown = re.search(r'<dd data-field="public_ip">(.*?)</dd>', text)
 warnings = re.findall(r'<p class="warning">(.*?)</p>', text)
