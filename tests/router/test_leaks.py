@@ -272,3 +272,161 @@ def test_wan_address_change_leaks_nothing_and_the_tunnel_returns(house):
     peer = house.gw.show().peers[house.router_pub]
     assert peer.endpoint.startswith(T.ROUTER_WAN_ALT + ":"), peer.endpoint
     finish(capture, "wan address change")
+
+
+# ------------------------------------------- LAN DNS through the router's resolver
+#
+# On OpenWrt the LAN asks the router (dnsmasq), which forwards upstream from
+# the router itself: a path the kill switch's forward rules never see. The
+# lab's router runs such a resolver (topology.py), forwarding to the ISP's.
+# Until the agent's table sends LAN DNS to the tunnel resolver, only the boot
+# guard (the package's vpnspot.nft, loaded as fw4 and `vpnspot guard sync`
+# load it) keeps LAN names from reaching the ISP that way.
+
+QNAME = b"\x04site\x07vpnspot\x04test"      # site.vpnspot.test as DNS writes it
+WHOLE_GUARD = {"loaded": True, "dns_guard": True, "lan_devices": ["br-lan"]}
+
+
+class RouterFiles:
+    """The router's settings for the service agent and the guard: CONFIG/vpnspot
+    (UCI) and STATE (provisioning file, guard.d), in the lab's directory."""
+
+    def __init__(self, house, main_options):
+        base = house.lab.tmpdir
+        self.config = os.path.join(base, "boot-config")
+        self.state = os.path.join(base, "boot-state")
+        self.run = os.path.join(base, "boot-run")
+        for d in (self.config, self.state, self.run):
+            os.makedirs(d, exist_ok=True)
+        self.write(main_options)
+
+    def write(self, main_options):
+        with open(os.path.join(self.config, "vpnspot"), "w") as f:
+            f.write("config vpnspot 'main'\n" + "".join("\toption %s '%s'\n" % kv
+                                                         for kv in main_options.items()))
+
+    def provisioning(self, text):
+        with open(os.path.join(self.state, "provisioning"), "w") as f:
+            f.write(text)
+
+
+def boot(house, files):
+    """A router booting: the firewall starts (fw4 and its include of the
+    guard), then /etc/init.d/vpnspot's `vpnspot guard sync`."""
+    house.fw4_reload(files.state)
+    return house.guard_sync(files.config, files.state, check=False)
+
+
+def run_service_agent(house, files):
+    """`vpnspot agent` as procd starts it (its own settings, no --wg-config);
+    returns the finished process (it is expected to exit here)."""
+    return house.vpnspot("agent", "--config-dir", files.config, "--state-dir", files.state,
+                         "--run-dir", files.run, "--lan", "br-lan", "--wan", "wan",
+                         "--tunnel", T.TUNNEL_IFNAME, "--guard-file", T.GUARD_FILE, timeout=60)
+
+
+def ask_the_router(house):
+    """LAN DNS to the router itself: UDP and TCP, IPv4 and IPv6, and DNS
+    over TLS's port."""
+    return {"udp": house.lan_probe("dns", T.ROUTER_LAN, T.SITE_NAME),
+            "tcp": house.lan_probe("dns", T.ROUTER_LAN, T.SITE_NAME, "tcp"),
+            "udp6": house.lan_probe("dns", T.ROUTER_LAN6, T.SITE_NAME),
+            "dot": house.lan_probe("tcp", T.ROUTER_LAN, "853")}
+
+
+def the_router_answers_no_lan_name(house):
+    answers = ask_the_router(house)
+    answered = dict((k, v) for k, v in answers.items() if v.get("ok"))
+    assert not answered, "the router's resolver answered the LAN: %s" % answered
+
+
+def lan_names_on_wan(capture):
+    """Frames on the WAN that carry the LAN's question (query or answer)."""
+    return sum(1 for frame in pcap.read_pcap(capture.path) if QNAME in frame)
+
+
+def finish_dns(capture, scenario, expect_wireguard=False):
+    tally = finish(capture, scenario, expect_wireguard=expect_wireguard)
+    names = lan_names_on_wan(capture)
+    print("[%s] LAN DNS questions on the WAN: %d" % (scenario, names))
+    assert names == 0, "%s: %d frames on the WAN carry a LAN name" % (scenario, names)
+    return tally
+
+
+def test_without_the_guards_dns_rule_lan_names_reach_the_isp_through_the_routers_resolver(house):
+    # Control: the guard as it was before it had its DNS rule (the forward
+    # rule only). The router's resolver answers the LAN with the ISP's
+    # answer, and the capture sees the name go out.
+    files = RouterFiles(house, {"kill_switch": "1"})
+    assert boot(house, files).returncode == 0
+    house.lab.run("router", "nft", "flush", "chain", "inet", "vpnspot_guard", "dns")
+    capture = house.start_capture()
+    answer = house.lan_probe("dns", T.ROUTER_LAN, T.SITE_NAME)
+    tally = capture.stop()
+    names = lan_names_on_wan(capture)
+    print("\n[control, guard without its DNS rule] %s; LAN DNS questions on the WAN: %d"
+          % (pcap.tally_text(tally), names))
+    assert answer == {"ok": True, "answers": [T.ISP_ANSWER]}
+    assert names >= 2 and tally["leaked"] >= 2, tally
+    # The forward rule held all along: the router's resolver carried the name.
+    assert not house.lan_probe("dns", T.ISP, T.SITE_NAME).get("ok")
+
+
+def test_boot_before_the_agent_the_guard_keeps_lan_names_from_the_isp(house):
+    files = RouterFiles(house, {"kill_switch": "1"})
+    capture = house.start_capture()
+    proc = boot(house, files)
+    assert proc.returncode == 0, proc.stderr
+    assert house.guard_status() == WHOLE_GUARD
+    the_router_answers_no_lan_name(house)
+    lan_traffic_fails(house)
+    # Then the agent: its table sends LAN DNS to the tunnel resolver before
+    # the guard's input rule sees it, so the household's names work.
+    house.start_agent(timing=TIMING)
+    for args in ((T.ROUTER_LAN, T.SITE_NAME), (T.ROUTER_LAN, T.SITE_NAME, "tcp")):
+        assert house.lan_probe("dns", *args) == {"ok": True, "answers": [T.SITE]}, args
+    assert house.guard_status() == WHOLE_GUARD
+    finish_dns(capture, "boot: the guard alone, then the agent", expect_wireguard=True)
+
+
+def test_an_agent_refusing_a_bad_provisioning_file_leaves_the_guard_holding_lan_names(house):
+    files = RouterFiles(house, {"kill_switch": "1"})
+    files.provisioning("config provider 'provider'\n\toption name 'Example ISP\n")
+    capture = house.start_capture()
+    proc = boot(house, files)
+    assert proc.returncode == 1 and "provisioning" in proc.stderr, proc.stdout + proc.stderr
+    agent = run_service_agent(house, files)
+    assert agent.returncode == 2 and "provisioning" in agent.stderr, agent.stderr
+    assert house.guard_status() == WHOLE_GUARD
+    the_router_answers_no_lan_name(house)
+    lan_traffic_fails(house)
+    finish_dns(capture, "agent fails at start: bad provisioning file")
+
+
+def test_a_switched_off_agent_with_the_kill_switch_on_leaves_the_guard_holding_lan_names(house):
+    files = RouterFiles(house, {"enabled": "0", "kill_switch": "1"})
+    capture = house.start_capture()
+    assert boot(house, files).returncode == 0
+    agent = run_service_agent(house, files)
+    assert agent.returncode == 0 and "switched off" in agent.stderr, agent.stderr
+    assert house.guard_status() == WHOLE_GUARD
+    the_router_answers_no_lan_name(house)
+    lan_traffic_fails(house)
+    finish_dns(capture, "main.enabled 0, kill switch on")
+
+
+def test_after_nft_flush_ruleset_the_firewall_reload_brings_the_whole_guard_back(house):
+    files = RouterFiles(house, {"kill_switch": "1"})
+    assert boot(house, files).returncode == 0
+    house.lab.run("router", "nft", "flush", "ruleset")
+    assert house.guard_status()["loaded"] is False
+    capture = house.start_capture()
+    # The firewall reload path: fw4 with its include, then the hotplug
+    # hook's guard sync.
+    house.fw4_reload(files.state)
+    assert house.guard_status() == WHOLE_GUARD
+    assert house.guard_sync(files.config, files.state).returncode == 0
+    assert house.guard_status() == WHOLE_GUARD
+    the_router_answers_no_lan_name(house)
+    lan_traffic_fails(house)
+    finish_dns(capture, "nft flush ruleset, then the firewall reload")
