@@ -35,9 +35,10 @@ def read_until(proc, out, needle, timeout):
             out[0] += chunk.decode(errors="replace")
 
 
-def sign_in_as_household(base, cert):
-    """What a household does on first visit: choose the admin password; then
-    the status page. Returns its HTML."""
+def sign_in_as_household(base, cert, code):
+    """What a household does on first visit: type the setup code the demo
+    printed and choose the admin password; then the status page. Returns
+    its HTML."""
     import http.cookiejar
     import ssl
     import urllib.request
@@ -48,7 +49,7 @@ def sign_in_as_household(base, cert):
     form = opener.open(base + "setup/password", timeout=10).read().decode()
     csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
     data = urllib.parse.urlencode({"csrf": csrf, "password": "demo-household-pw",
-                                   "repeat": "demo-household-pw"}).encode()
+                                   "repeat": "demo-household-pw", "setup_code": code}).encode()
     opener.open(base + "setup/password", data=data, timeout=10).read()
     with opener.open(base + "status", timeout=10) as r:
         assert r.url == base + "status", r.url
@@ -81,7 +82,8 @@ def test_the_lab_demo_proves_its_claims_and_serves_the_household_ui_until_ctrl_c
         # page there shows the demo router protected.
         status, headers, _ = fetch(url, cert)
         assert status == 303 and headers["Location"] == url + "setup/password", headers
-        page = sign_in_as_household(url, cert)
+        code = re.search(r"Setup code: ([A-Z0-9]{5}-[A-Z0-9]{5}) ", text).group(1)
+        page = sign_in_as_household(url, cert, code)
         assert "Protected: all traffic of your home goes through the VPN Spot tunnel." in page
         assert "ams-gw (Amsterdam, NL)" in page
         assert 'data-field="kill_switch">on<' in page

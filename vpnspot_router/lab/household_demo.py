@@ -398,10 +398,14 @@ class HouseholdDemo(Narrator):
                  "whitelist." % len(self.claims))
         self.say()
         self.say("Household web UI: %s" % self.url)
+        self.say("   Setup code: %s (asked once, with the new admin password: the proof that "
+                 "this is your router; on a router, `vpnspot setup-code` prints it)."
+                 % setup_code_of(self.state))
         self.say("   The router's certificate is its own (self-signed): the browser asks once to "
                  "accept it; its SHA-256 fingerprint is %s (file %s)." % (fingerprint(self.cert),
                                                                             self.cert))
-        self.say("   Choose an admin password; the status page then shows the router protected, "
+        self.say("   Type the setup code, choose an admin password; the status page then shows "
+                 "the router protected, "
                  "with its server, handshake, kill switch and the public address seen through "
                  "the tunnel.")
         return 0
@@ -506,6 +510,15 @@ def status_page(lab, state, config, run_dir):
         return json.loads(proc.stdout)
     except ValueError:
         return {"error": "the status page did not render: %s" % proc.stderr.strip()[-300:]}
+
+
+def setup_code_of(state):
+    """The web UI's setup code, as `vpnspot setup-code --state STATE` prints it."""
+    from vpnspot_router import setupcode
+    try:
+        return setupcode.shown(setupcode.current(state, setupcode.provisioning_paths_for(state))[0])
+    except OSError as e:
+        return "unreadable (%s)" % (e.strerror or e)
 
 
 def fingerprint(cert_path):
