@@ -2,7 +2,7 @@
 <h1>Welcome</h1>
 <p class="step">Step 1 of 4: protect these pages</p>
 <p>Choose a password for this router's pages. Anyone on your home network who knows it can change how your home is protected.</p>
-<p>To show that this is your router, also type its <strong>setup code</strong>: it is printed on the router's label when your internet provider supplied the router; otherwise run <code>vpnspot setup-code</code> on the router (over SSH, where you installed VPN Spot), or ask a technician to run <code>setup-code</code> on its serial console.</p>
+<p>To show that this is your router, also type its <strong>setup code</strong>: it is printed on the router's label when your internet provider supplied the router; otherwise run <code>vpnspot setup-code</code> on the router's command line (over SSH, where you installed VPN Spot).</p>
 % if error:
 <p class="error" role="alert" id="pw-error">{{error}}</p>
 % end
