@@ -595,3 +595,45 @@ def test_the_kill_switch_off_file_removes_the_guard_in_the_same_transaction(tmp_
     proc = nft_in_netns("nft -f %s && nft list tables" % guard)
     assert proc.returncode == 0, proc.stderr
     assert "vpnspot_guard" not in proc.stdout
+
+
+def guard_sync_in_netns(staging, tmp_path, script, command=None):
+    """`script` after sourcing the staged functions.sh, with the real nft in
+    a private network namespace; `command` stands for /usr/bin/vpnspot."""
+    env = dict(os.environ, IPKG_INSTROOT=str(staging),
+               VPNSPOT_CMD=command or packaged_command(staging, tmp_path))
+    return subprocess.run(["unshare", "-n", "sh", "-ec", '. "${IPKG_INSTROOT}/usr/share/vpnspot/'
+                           'functions.sh"\n' + script], env=env, capture_output=True, text=True)
+
+
+@needs_netns
+def test_kill_switch_off_then_on_leaves_the_next_boot_no_window(staging, tmp_path):
+    """The shell's sync is the Python one: off removes the guard now and for
+    the next firewall start; on again removes the off file, so the next
+    boot loads the whole guard before the agent runs."""
+    conf = staging / "etc/config/vpnspot"
+    conf.write_text(conf.read_text().replace("#\toption kill_switch '1'", "\toption kill_switch '0'"))
+    boot = tmp_path / "fw4-include.nft"
+    boot.write_text(open(os.path.join(FILES, "vpnspot.nft")).read().replace(
+        "/etc/vpnspot/guard.d", str(staging / "etc/vpnspot/guard.d")))
+    proc = guard_sync_in_netns(staging, tmp_path, (
+        "vpnspot_guard_sync\n"
+        "! nft list table inet vpnspot_guard >/dev/null 2>&1\n"
+        "test -f \"${IPKG_INSTROOT}/etc/vpnspot/guard.d/kill-switch-off.nft\"\n"
+        "sed -i \"s/option kill_switch '0'/option kill_switch '1'/\" \"${IPKG_INSTROOT}/etc/config/vpnspot\"\n"
+        "vpnspot_guard_sync\n"
+        "test ! -e \"${IPKG_INSTROOT}/etc/vpnspot/guard.d/kill-switch-off.nft\"\n"
+        "nft flush ruleset\n"
+        "nft -f %s\n"                   # the next boot: fw4 and its include
+        "nft list table inet vpnspot_guard\n" % boot))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "boot guard off" in proc.stdout and "boot guard on" in proc.stdout
+    assert "vpnspot kill switch guard" in proc.stdout and "vpnspot dns guard" in proc.stdout
+
+
+@needs_netns
+def test_when_python_cannot_run_the_shell_loads_the_guard_anyway(staging, tmp_path):
+    proc = guard_sync_in_netns(staging, tmp_path, "vpnspot_guard_sync\nnft list table inet vpnspot_guard",
+                               command=str(tmp_path / "no-such-command"))
+    assert proc.returncode == 0, proc.stderr
+    assert "vpnspot kill switch guard" in proc.stdout and "vpnspot dns guard" in proc.stdout
