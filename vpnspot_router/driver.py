@@ -11,7 +11,9 @@ kernel one in the kernel):
   control socket requests -> supervisor.connect/disconnect, kill switch on/off,
                              debug session, "diagnose" (what the web UI's
                              checks need: latencies, tunnel resolver, MTU),
-                             "server_source" (own server / VPN Spot servers)
+                             "server_source" (own server / VPN Spot servers),
+                             "guard_sync" (the boot guard follows the settings
+                             files, net/guard.py; "kill_switch" syncs it too)
   every MONITOR_INTERVAL: backend.status() -> supervisor.monitor(now, ...)
   liveness probe replies (net/tunnelprobe.py) -> supervisor.probe_reply(now, seq)
                           the loop also wakes at the supervisor's next probe
