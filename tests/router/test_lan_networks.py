@@ -83,6 +83,8 @@ def guest_traffic(house):
     resolver (UDP and TCP), a ping to an internet address."""
     return {"http": house.client_probe("guest", "http", T.SITE, timeout=15),
             "dns": house.client_probe("guest", "dns", T.ISP, T.SITE_NAME),
+            # The router's own resolver (dnsmasq, forwarding to the ISP).
+            "dns to the router": house.client_probe("guest", "dns", T.ROUTER_LAN, T.SITE_NAME),
             "dns tcp": house.client_probe("guest", "dns", T.ISP, T.SITE_NAME, "tcp"),
             "ping": guest_ping(house, T.GW)}
 
@@ -96,9 +98,11 @@ def guest_traffic_fails(house):
 def guest_uses_the_tunnel(house):
     reply = house.client_probe("guest", "http", T.SITE, timeout=15)
     assert reply.get("ok") and reply["body"].strip() == "client=%s" % T.ROUTER_TUNNEL, reply
-    # The guest asked the ISP's resolver; the tunnel resolver answered.
-    assert house.client_probe("guest", "dns", T.ISP, T.SITE_NAME) == {"ok": True,
-                                                                       "answers": [T.SITE]}
+    # The guest asked the ISP's resolver, or the router's; the tunnel
+    # resolver answered.
+    for server in (T.ISP, T.ROUTER_LAN):
+        assert house.client_probe("guest", "dns", server, T.SITE_NAME) == {
+            "ok": True, "answers": [T.SITE]}, server
 
 
 def lan_uses_the_tunnel(house):
@@ -196,10 +200,13 @@ def test_control_the_guard_with_only_br_lan_lets_the_guest_network_and_br_lan_1_
     capture = house.start_capture()
     guest = house.client_probe("guest", "dns", T.ISP, T.SITE_NAME)
     lan = house.lan_probe("dns", T.ISP, T.SITE_NAME, "tcp")
+    # Through the router's resolver too: the guard's DNS rule names br-lan.
+    via_router = house.client_probe("guest", "dns", T.ROUTER_LAN, T.SITE_NAME)
     tally = capture.stop()
     print("\n[control, guard for br-lan only] " + pcap.tally_text(tally))
     assert guest == {"ok": True, "answers": [T.ISP_ANSWER]}, guest
     assert lan == {"ok": True, "answers": [T.ISP_ANSWER]}, lan
+    assert via_router == {"ok": True, "answers": [T.ISP_ANSWER]}, via_router
     assert tally["leaked"] >= 4, tally
 
 
@@ -212,6 +219,7 @@ def test_the_guard_alone_covers_the_guest_network_and_br_lan_1_from_the_router_c
     capture = house.start_capture()
     guest_traffic_fails(house)
     H.lan_traffic_fails(house, every_kind=True)
+    assert not house.lan_probe("dns", T.ROUTER_LAN, T.SITE_NAME).get("ok")
     finish(capture, "guard only, guest network and br-lan.1 LAN", expect_wireguard=False)
 
 

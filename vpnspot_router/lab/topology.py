@@ -463,6 +463,9 @@ class Household:
         for dest in ("198.51.100.0/24", "203.0.113.0/24", "10.77.0.0/24"):
             lab.add_route("guest", dest, via=ROUTER_GUEST)
         lab.add_route("guest", "fd77::/16", via=ROUTER_GUEST6)
+        # The router's resolver answers on its LAN address, as dnsmasq does
+        # for every LAN-side network on OpenWrt.
+        lab.add_route("guest", ROUTER_LAN + "/32", via=ROUTER_GUEST)
 
     def vlan_lan(self):
         """The LAN as a VLAN-filtering DSA router has it: br-lan filters
