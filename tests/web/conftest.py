@@ -37,9 +37,15 @@ def web(backend, clock, tmp_path):
     return make_app(backend, config, clock=clock)
 
 
+def setup_code(app):
+    """The router's first-run setup code (STATE/web-setup-code, made on demand)."""
+    return app.bottle.config["vpnspot.setup_code"]()
+
+
 def finish_setup(client, kill_switch=True):
     client.get("/setup/password")
-    r = client.post("/setup/password", {"password": PASSWORD, "repeat": PASSWORD})
+    r = client.post("/setup/password", {"password": PASSWORD, "repeat": PASSWORD,
+                                        "setup_code": setup_code(client.app)})
     assert r.status == 303 and r.location == "/setup/account", r.text
     client.get("/setup/account")
     r = client.post("/setup/account", {"email": EMAIL, "code": CODE})
