@@ -80,6 +80,9 @@ FILES = (
     ("vpnspot.nft", "/usr/share/nftables.d/ruleset-post/90-vpnspot.nft", 0o644),
     ("vpnspot.hotplug", "/etc/hotplug.d/iface/90-vpnspot", 0o644),
     ("functions.sh", "/usr/share/vpnspot/functions.sh", 0o644),
+    # The shipped settings once more, read-only: what a factory reset
+    # restores /etc/config/vpnspot to on a router without it in /rom.
+    ("vpnspot.config", "/usr/share/vpnspot/vpnspot.config", 0o644),
 )
 DIRS = ("/etc/vpnspot", "/etc/vpnspot/guard.d")
 CONFFILES = ("/etc/config/vpnspot",)
