@@ -12,7 +12,7 @@ first found wins:
   2. STATE/web-setup-code: LENGTH random characters from ALPHABET (no 0/O,
      1/I/L), made once, 0600, create-if-absent (link(2) of a complete
      temporary file: never a half-written or replaced code), shown by
-     `vpnspot setup-code` on the router's shell and by the serial console.
+     `vpnspot setup-code` on the router's shell.
 
 Comparison ignores case, spaces and dashes (people type "abcde fghjk" for
 "ABCDE-FGHJK") and runs in constant time. A factory reset removes
