@@ -47,6 +47,26 @@ def test_servers_lists_what_the_service_offers(service, tmp_path, capsys):
     assert [s["id"] for s in listed] == ["nl-ams-1", "de-fra-1"]
 
 
+def test_servers_names_each_entry_the_agent_would_refuse_and_why(service, tmp_path, capsys):
+    from vpnspot_router.lab.provider_service import server_entry
+    from .conftest import GW_KEY
+    enroll(service, tmp_path)
+    capsys.readouterr()
+    service.servers.append(server_entry("loopback", "127.0.0.1:51820", GW_KEY))
+    service.servers.append(server_entry("zero-dns", "203.0.113.30:51820", GW_KEY, dns=["0.0.0.0"]))
+    try:
+        assert cli.main(["servers", "--state", str(tmp_path)]) == 0
+    finally:
+        del service.servers[2:]
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2:] == [
+        "refused: server loopback: endpoint: '127.0.0.1:51820': 127.0.0.1 is a loopback address "
+        "(the agent will not use it)",
+        "refused: server zero-dns: dns: 0.0.0.0 is the unspecified address (the agent will not "
+        "use it)"]
+    assert len(lines) == 1 + 4 + 2
+
+
 def test_an_expired_code_is_explained_and_nothing_is_saved(service, tmp_path, capsys):
     service.add_activation_code("VPNS-EXPD-0001", EMAIL, valid_for=-5)
     assert enroll(service, tmp_path, code="VPNS-EXPD-0001") == 1

@@ -183,6 +183,11 @@ def cmd_servers(args):
         print("%-12s %-14s %-3s %-16s %4d%% %-5s %s" % (s.id, s.region, s.country, s.city[:16],
                                                        s.load, "yes" if s.ipv6 else "no",
                                                        s.endpoint))
+    # The agent uses only the entries core/serverlist.py accepts (it also
+    # refuses the router's own networks, which this command does not read).
+    from vpnspot_router.core import serverlist
+    for problem in serverlist.usable([s._asdict() for s in servers])[1]:
+        print("refused: %s (the agent will not use it)" % problem)
     return EXIT_OK
 
 
