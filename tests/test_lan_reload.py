@@ -89,3 +89,39 @@ def test_debug_neighbours_cover_every_lan_device(tmp_path, monkeypatch):
     agent._neighbours(now)
     assert [a[-1] for a in asked] == ["br-lan", "br-guest"]
     assert [e for e in agent.debug.entries if "br-guest 192.168.77.10" in repr(e)]
+
+
+def test_guard_sync_takes_the_running_agents_devices_after_it_derived_them(tmp_path):
+    """`vpnspot guard sync` without --lan asks the running agent first (its
+    lan_reload), so the agent's table and the boot guard cover the same
+    devices; with no agent it derives them from the files; a copy of a
+    router's files (--root) never asks an agent."""
+    import threading
+    (tmp_path / "firewall").write_text(FIREWALL + GUEST_FIREWALL)
+    (tmp_path / "network").write_text(NETWORK + GUEST_NETWORK)
+    run = tmp_path / "run"
+    run.mkdir(mode=0o700)
+    from vpnspot_router import configstore
+    guard = argparse.Namespace(paths=configstore.Paths(str(tmp_path / "vpnspot"), ()))
+    args = argparse.Namespace(lan=None, root="", run_dir=str(run))
+    config_dir = str(tmp_path)
+    assert agent_mod._guard_lan_devices(args, guard, config_dir) == ["br-guest", "br-lan"]
+    server = driver.ControlServer(str(run))
+    asked = []
+
+    def agent_loop():
+        request, slot, done = server.requests.get(timeout=10)
+        asked.append(request)
+        slot["answer"] = {"ok": True, "lan": ["br-lan.1"], "changed": True}
+        done.set()
+    try:
+        t = threading.Thread(target=agent_loop)
+        t.start()
+        assert agent_mod._guard_lan_devices(args, guard, config_dir) == ["br-lan.1"]
+        t.join()
+        assert asked == [{"cmd": "lan_reload"}]
+        args.root = str(tmp_path)
+        assert agent_mod._guard_lan_devices(args, guard, config_dir) == ["br-guest", "br-lan"]
+        assert len(asked) == 1
+    finally:
+        server.close()
