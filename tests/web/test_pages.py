@@ -114,23 +114,47 @@ def test_the_export_leaves_out_the_private_key_unless_asked(admin):
     assert "PrivateKey = %s" % encode_key(DEMO_KEY) in r.text
 
 
-def test_a_debug_session_opens_with_a_countdown_and_only_its_opener_can_see_or_close_it(web, admin, backend, clock):
+def test_a_debug_session_opens_with_a_countdown_and_only_its_opener_sees_what_it_holds(web, admin, backend, clock):
     admin.get("/diagnostics")
     admin.post("/diagnostics/debug/open", {"minutes": "10"})
     text = admin.get("/diagnostics").text
     assert 'id="countdown"' in text and "10 min left" in text
+    assert "opened from the web UI" in text
     assert "handshake with 203.0.113.10" in text
     other = Client(web, host=LAN)
     other.get("/login")
     other.post("/login", {"password": PASSWORD})
     text = other.get("/diagnostics").text
-    assert "only whoever opened it" in text and "handshake with" not in text
-    assert other.post("/diagnostics/debug/close", {}).status == 303
-    assert backend.debug.state == "open"
+    assert "Only whoever opened it sees what it records" in text and "handshake with" not in text
+    assert "Close the debug session now" in text
     admin.get("/diagnostics")
     admin.post("/diagnostics/debug/close", {})
     assert backend.debug.state == "closed" and backend.debug.entries == []
     assert "No debug session is open" in admin.get("/diagnostics").text
+
+
+def test_any_signed_in_admin_sees_an_open_debug_session_on_the_status_page_and_closes_it(
+        web, admin, backend, clock):
+    # Opened in one browser that then went away (signed out elsewhere,
+    # session evicted): another admin must see it and be able to end it.
+    backend.open_debug(3600)
+    backend.debug.record(int(clock()), "lan-neighbour", "192.168.77.10 lladdr 02:11:22:33:44:55")
+    text = admin.get("/status").text
+    assert 'id="debug-open"' in text and "opened from the web UI" in text and "60 min left" in text
+    assert "192.168.77.10" not in text
+    r = admin.post("/diagnostics/debug/close", {"back": "status"})
+    assert r.status == 303 and r.header("Location").endswith("/status")
+    assert backend.debug.state == "closed" and backend.debug.entries == []
+    assert 'id="debug-open"' not in admin.get("/status").text
+
+
+def test_signing_out_ends_the_debug_session_this_browser_opened(web, admin, backend):
+    admin.get("/diagnostics")
+    admin.post("/diagnostics/debug/open", {"minutes": "60"})
+    assert backend.debug.state == "open"
+    admin.get("/status")
+    admin.post("/logout", {})
+    assert backend.debug.state == "closed" and backend.debug.entries == []
 
 
 def test_the_support_bundle_holds_no_addresses(admin):

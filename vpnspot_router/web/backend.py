@@ -139,10 +139,16 @@ class Backend:
         raise NotImplementedError
 
     def open_debug(self, ttl):
-        """-> token; only its holder may see or close the session."""
+        """-> token; only its holder may see what the session holds."""
         raise NotImplementedError
 
-    def close_debug(self, token):
+    def close_debug(self, token=None):
+        """End the open session, whoever opened it; its data is deleted."""
+        raise NotImplementedError
+
+    def debug_summary(self):
+        """{"open": bool, "opened_by": str|None, "expires_in": seconds|None},
+        for every signed-in administrator (never what the session holds)."""
         raise NotImplementedError
 
     def debug_entries(self, token):
@@ -501,18 +507,24 @@ class FakeBackend(Backend):
         now = int(self.clock())
         self.debug.tick(now)
         try:
-            token = self.debug.open(now, ttl)
+            token = self.debug.open(now, ttl, "web UI")
         except DebugSessionError as e:
             raise FieldError(str(e), field="ttl")
         self.debug.record(now, "web", "debug session opened from the web UI")
         self.debug.record(now, "handshake", "handshake with 203.0.113.10:51820 completed")
         return token
 
-    def close_debug(self, token):
+    def close_debug(self, token=None):
         try:
-            self.debug.close(token, int(self.clock()))
+            self.debug.end(int(self.clock()))
         except DebugSessionError as e:
             raise BackendError(str(e))
+
+    def debug_summary(self):
+        now = int(self.clock())
+        self.debug.tick(now)
+        s = self.debug.summary(now)
+        return {"open": s["open"], "opened_by": s["opened_by"], "expires_in": s["expires_in"]}
 
     def debug_entries(self, token):
         try:
@@ -532,6 +544,7 @@ class FakeBackend(Backend):
              "detail": "recent" if up else "no handshake yet"},
             {"name": "MTU", "ok": True, "detail": "1420 (auto)"},
         ], "debug": {"open": self.debug.is_open(now), "expires_at": self.debug.expires_at,
+                     "opened_by": self.debug.opened_by,
                      "now": now}}
 
     def support_bundle(self):

@@ -486,9 +486,11 @@ class RealBackend(Backend):
             raise NotAvailable("debug sessions run inside the VPN Spot agent, which is not "
                                "running on this router")
         try:
-            self._control({"cmd": "debug_open", "ttl": int(ttl)})
+            answer = self._control({"cmd": "debug_open", "ttl": int(ttl), "by": "web UI"})
         except BackendError as e:
             raise FieldError(e.message, field="ttl")
+        if answer.get("token"):
+            return answer["token"]
         from vpnspot_router import driver
         try:
             with open(os.path.join(self.run_dir, driver.DEBUG_TOKEN)) as f:
@@ -496,8 +498,17 @@ class RealBackend(Backend):
         except OSError:
             raise BackendError("the agent opened the session but its token cannot be read")
 
-    def close_debug(self, token):
-        self._control({"cmd": "debug_close", "token": token})
+    def close_debug(self, token=None):
+        # Any signed-in administrator ends any session (the agent needs no
+        # token to delete); only its opener sees what it holds.
+        self._control({"cmd": "debug_close"})
+
+    def debug_summary(self):
+        dbg = ((self._agent() or {}).get("debug_session")) or {}
+        if not dbg.get("open"):
+            return {"open": False, "opened_by": None, "expires_in": None}
+        return {"open": True, "opened_by": dbg.get("opened_by"),
+                "expires_in": int(dbg.get("expires_in") or 0)}
 
     def debug_entries(self, token):
         answer = self._control({"cmd": "debug_show", "token": token})
@@ -523,7 +534,7 @@ class RealBackend(Backend):
         dbg = ((self._agent() or {}).get("debug_session")) or {}
         is_open = bool(dbg.get("open"))
         return {"checks": checks, "debug": {
-            "open": is_open,
+            "open": is_open, "opened_by": dbg.get("opened_by") if is_open else None,
             "expires_at": now + int(dbg.get("expires_in") or 0) if is_open else None,
             "now": now}}
 

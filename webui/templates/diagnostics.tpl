@@ -10,22 +10,21 @@
 <p>A debug session lets support see connection details (server addresses, handshake events, errors) for a limited time. They stay in the router's memory only, and are deleted when the session ends.</p>
 % d = diag['debug']
 % if d['open']:
-<p id="debug-state" class="warning">A debug session is open until {{fmt('time', d['expires_at'])}} (<span id="countdown" data-expires="{{int(d['expires_at'])}}" data-now="{{int(d['now'])}}">{{'%d min left' % max(0, (d['expires_at'] - d['now']) // 60)}}</span>).</p>
-% if mine:
+<p id="debug-state" class="warning">A debug session{{(' opened from the ' + d['opened_by']) if d.get('opened_by') else ''}} is open until {{fmt('time', d['expires_at'])}} (<span id="countdown" data-expires="{{int(d['expires_at'])}}" data-now="{{int(d['now'])}}">{{'%d min left' % max(0, (d['expires_at'] - d['now']) // 60)}}</span>).</p>
+% if not mine:
+<p>Only whoever opened it sees what it records. Any administrator may close it; what it recorded is deleted.</p>
+% end
 <form method="post" action="/diagnostics/debug/close">
   <input type="hidden" name="csrf" value="{{page['csrf']}}">
   <button type="submit">Close the debug session now</button>
 </form>
-% if entries is not None:
+% if mine and entries is not None:
 <h3>Recorded so far</h3>
 <ol class="entries">
 % for e in entries:
   <li><span class="when">{{fmt('time', e['time'])}}</span> {{e['category']}}: {{e['text']}}</li>
 % end
 </ol>
-% end
-% else:
-<p>It was opened from another place; only whoever opened it can see or close it.</p>
 % end
 % else:
 <p id="debug-state">No debug session is open.</p>

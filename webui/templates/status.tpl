@@ -21,6 +21,17 @@
   <dt>Kill switch</dt><dd data-field="kill_switch">{{shown['kill_switch']}}</dd>
   <dt>Account</dt><dd data-field="account">{{shown['account']}}</dd>
 </dl>
+% # An open debug session, whoever opened it: any administrator sees it and may close it.
+% if get('debug') and debug['open']:
+<div id="debug-open" class="notice warning">
+  <p>A debug session{{(' opened from the ' + debug['opened_by']) if debug.get('opened_by') else ''}} is open ({{'%d min left' % (int(debug['expires_in'] or 0) // 60)}}): the router keeps connection details and the devices it sees on your network in its memory until it ends. <a href="/diagnostics">Details</a></p>
+  <form method="post" action="/diagnostics/debug/close">
+    <input type="hidden" name="csrf" value="{{page['csrf']}}">
+    <input type="hidden" name="back" value="status">
+    <button type="submit">Close it now</button>
+  </form>
+</div>
+% end
 <h2>Traffic through the tunnel</h2>
 <p class="legend"><span class="key rx"></span> received <span class="key tx"></span> sent · all devices together, times in UTC</p>
 <h3>Last 24 hours</h3>
