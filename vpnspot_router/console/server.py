@@ -39,9 +39,10 @@ TICK = 1.0
 WRITE_TIMEOUT = 5.0
 REMEMBERED = 32
 BANNER = ["VPN Spot router console. Type help for commands, exit to leave."]
-CONFIRM_TEXT = ["factory-reset erases the household's settings and this router's enrollment",
-                "(the provider's provisioning is kept). Type yes to erase; anything else",
-                "cancels."]
+CONFIRM_TEXT = ["factory-reset erases everything this router keeps for the household:",
+                "settings, enrollment and keys, the web UI password, bandwidth totals",
+                "(the ISP's provisioning in the firmware image is kept).",
+                "Type yes to erase; anything else cancels."]
 
 
 class ConsoleSession:
