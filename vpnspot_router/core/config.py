@@ -21,7 +21,8 @@ and firmware_pkg's default /etc/config/vpnspot in sync.
   dns_servers            main.dns_servers (list)      (none)             IPv4/IPv6 addresses; only with dns_mode custom
   ipv6_mode              main.ipv6_mode               tunnel             tunnel (through the tunnel, else blocked) / block
   mtu                    main.mtu                     auto               'auto' or 1280..1500
-  report_period_minutes  main.report_period_minutes   60                 15..1440, minutes per bandwidth report
+  report_period_minutes  main.report_period_minutes   1440               60..1440, minutes per bandwidth report
+                                                                         (daily: billing needs totals, not a timeline)
   checkpoint_minutes     main.checkpoint_minutes      15                 1..1440, most often the totals are written to flash
   api_url                main.api_url                 https://api.vpnspot.net/v1   an https:// URL
   ca_file                main.ca_file                 ''                 '' (system CAs) or an absolute path to a PEM bundle
@@ -32,7 +33,9 @@ and firmware_pkg's default /etc/config/vpnspot in sync.
   server_source          main.server_source           vpnspot            vpnspot (the provider's servers) / own (STATE/wg-household.conf)
   lan_networks           main.lan_networks (list)     (none)             network names (lan, guest); none: every network whose
                                                                          firewall zone forwards to the WAN (core/lannets.py)
-  console_enabled        console.enabled              1                  0/1: serial console for technicians
+  console_enabled        console.enabled              0                  0/1: serial console for technicians
+                                                                         (off when the file or section is missing,
+                                                                         as the package ships it)
   console_tty            console.tty                  /dev/ttyS0         a /dev/ path
   console_baud           console.baud                 115200             9600 19200 38400 57600 115200 230400 460800 921600
 
@@ -52,6 +55,7 @@ Exception tree:  ValueError -> ConfigError (wgconf.py) -> LockedError.
 from . import offload as _offload
 from .uci import parse as uci_parse, UciError
 from .wgconf import ConfigError, _address
+from . import serverlist
 
 MAIN = "main"
 CONSOLE = "console"
@@ -71,6 +75,12 @@ _FALSE = ("0", "no", "off", "false", "disabled")
 
 class LockedError(ConfigError):
     """A household change to a field the provider locked."""
+
+
+class PairError(ConfigError):
+    """Two fields that only make sense together disagree (dns_mode custom
+    and dns_servers): each is fine alone, so the console can stage one,
+    then the other, and refuses only a commit that leaves them apart."""
 
 
 # -- value checkers: text -> value, or ValueError saying what is accepted ----
@@ -221,11 +231,25 @@ def _baud(text):
     return value
 
 
+# What each dns_mode does, in the words the console and the README use
+# (the web UI's settings page says the same).
+DNS_MODE_TEXT = {
+    "tunnel": "names are resolved by VPN Spot's resolver, through the tunnel",
+    "custom": "names are resolved by your own dns_servers, through the tunnel",
+    "isp": "names are resolved by your internet provider, outside the tunnel: it sees every name",
+}
+
+
 def _ip(text):
+    # A DNS server (dns_servers): a unicast address, by the same rules as a
+    # VPN Spot server's resolvers (core/serverlist.py).
     try:
         _address(text)
     except ValueError:
         raise ValueError("%r is not an IPv4 or IPv6 address" % text[:40])
+    why = serverlist.dns_problem(text, ())
+    if why is not None:
+        raise ValueError("%s, not a DNS server's address" % why)
     return text
 
 
@@ -282,7 +306,7 @@ FIELDS = (
     Field("dns_servers", MAIN, "dns_servers", (), _ip, is_list=True),
     Field("ipv6_mode", MAIN, "ipv6_mode", "tunnel", _choice(("tunnel", "block"))),
     Field("mtu", MAIN, "mtu", "auto", _mtu),
-    Field("report_period_minutes", MAIN, "report_period_minutes", 60, _int_in(15, 1440)),
+    Field("report_period_minutes", MAIN, "report_period_minutes", 1440, _int_in(60, 1440)),
     Field("checkpoint_minutes", MAIN, "checkpoint_minutes", 15, _int_in(1, 1440)),
     Field("api_url", MAIN, "api_url", "https://api.vpnspot.net/v1", _url),
     Field("ca_file", MAIN, "ca_file", "", _path("/", True)),
@@ -304,7 +328,7 @@ FIELDS = (
     # boot guard): none means every network whose firewall zone forwards to
     # the WAN; core/lannets.py checks the names against /etc/config/network.
     Field("lan_networks", MAIN, "lan_networks", (), _network_name, is_list=True),
-    Field("console_enabled", CONSOLE, "enabled", True, _bool),
+    Field("console_enabled", CONSOLE, "enabled", False, _bool),
     Field("console_tty", CONSOLE, "tty", "/dev/ttyS0", _path("/dev/", False)),
     Field("console_baud", CONSOLE, "baud", 115200, _baud),
 )
@@ -315,7 +339,24 @@ for _f in FIELDS:
     _FIELD_BY_PLACE[(_f.section, _f.option)] = _f
 
 # The provisioning file's own section: branding and locks, never household-editable.
-PROVIDER_OPTIONS = {"name": _display_name, "colour_primary": _colour, "colour_accent": _colour}
+def _setup_code(text):
+    # The web UI's first-run proof of ownership (setupcode.py), printed on
+    # the router's label: letters, digits, spaces and dashes; case, spaces
+    # and dashes do not count when it is typed.
+    chars = 0
+    for ch in text:
+        if ch in " -":
+            continue
+        if not ("a" <= ch <= "z" or "A" <= ch <= "Z" or "0" <= ch <= "9"):
+            raise ValueError("may contain only letters, digits, spaces and dashes, not %r" % ch)
+        chars += 1
+    if not 8 <= chars <= 64:
+        raise ValueError("needs 8 to 64 letters or digits (spaces and dashes do not count)")
+    return text
+
+
+PROVIDER_OPTIONS = {"name": _display_name, "colour_primary": _colour, "colour_accent": _colour,
+                    "setup_code": _setup_code}
 DEFAULT_PROVIDER_NAME = "VPN Spot"
 
 
@@ -372,6 +413,7 @@ class Provisioning:
         self.locks = {}             # key -> line of the lock
         self.name = DEFAULT_PROVIDER_NAME
         self.branding = {}
+        self.setup_code = None      # the web UI's first-run code from the router's label
 
 
 def _read_sections(doc, filename, allowed_extra):
@@ -451,8 +493,8 @@ def parse_provisioning(text, filename="/etc/vpnspot/provisioning"):
             check = PROVIDER_OPTIONS.get(name)
             if check is None:
                 raise ConfigError(filename, opt.lineno, name,
-                                  "unknown provider option; use name, colour_primary, colour_accent "
-                                  "or list lock")
+                                  "unknown provider option; use name, colour_primary, colour_accent, "
+                                  "setup_code or list lock")
             if opt.is_list:
                 raise ConfigError(filename, opt.lineno, name, "takes one value")
             try:
@@ -461,6 +503,8 @@ def parse_provisioning(text, filename="/etc/vpnspot/provisioning"):
                 raise ConfigError(filename, opt.lineno, name, str(e))
             if name == "name":
                 prov.name = value
+            elif name == "setup_code":
+                prov.setup_code = value
             else:
                 prov.branding[name] = value
     for key in prov.locks:
@@ -474,10 +518,10 @@ def parse_provisioning(text, filename="/etc/vpnspot/provisioning"):
 
 def _cross_checks(settings, filename, lines):
     if settings.dns_servers and settings.dns_mode != "custom":
-        raise ConfigError(filename, lines.get("dns_servers"), "dns_servers",
-                          "only used with dns_mode 'custom'; set dns_mode to custom or remove them")
+        raise PairError(filename, lines.get("dns_servers"), "dns_servers",
+                        "only used with dns_mode 'custom'; set dns_mode to custom or remove them")
     if settings.dns_mode == "custom" and not settings.dns_servers:
-        raise ConfigError(filename, lines.get("dns_mode"), "dns_mode",
+        raise PairError(filename, lines.get("dns_mode"), "dns_mode",
                           "'custom' needs at least one `list dns_servers 'address'`")
 
 

@@ -37,6 +37,8 @@ import time
 
 import bottle
 
+from vpnspot_router import setupcode
+
 from . import chart, security
 from .backend import BackendError, FieldError, KILL_SWITCH_OFF_WARNING, NotAvailable
 
@@ -86,7 +88,7 @@ class WebConfig:
     def __init__(self, host="192.168.1.1", port=443, state_dir="/etc/vpnspot", https=True,
                  allowed_hosts=(), webui_dir=None, max_body=128 * 1024, memory_only=False,
                  redirect_port=None, names=("vpnspot.lan", "router.lan", "openwrt.lan"),
-                 state_file=None):
+                 state_file=None, provisioning_paths=(), lockout_file=None):
         if host in ("0.0.0.0", "::", ""):
             raise ValueError("the web UI binds one LAN address, never all of them (%r)" % host)
         self.host = host
@@ -99,6 +101,11 @@ class WebConfig:
         self.redirect_port = redirect_port
         # Sessions and lockout saved here at an idle exit (on-demand mode).
         self.state_file = state_file
+        # The ISP's provisioning files (their setup code wins over the
+        # generated one, setupcode.py), and where the sign-in lockout is
+        # kept across a killed web process (RUN directory, tmpfs).
+        self.provisioning_paths = tuple(provisioning_paths)
+        self.lockout_file = lockout_file
         shown = "[%s]" % host if ":" in host else host
         self.allowed_hosts = [shown] + list(names) + list(allowed_hosts)
 
@@ -130,8 +137,13 @@ def app(backend, config, clock=time.monotonic):
     static_dir = os.path.join(config.webui_dir, "static")
     passwords = security.PasswordStore(config.state_dir, memory_only=config.memory_only)
     sessions = security.Sessions(clock)
-    lockout = security.Lockout(clock)
+    lockout = security.Lockout(clock, config.lockout_file)
     web.config["vpnspot.passwords"] = passwords       # for tests and the server
+    web.config["vpnspot.sessions"] = sessions
+
+    def setup_code():
+        return setupcode.current(config.state_dir, config.provisioning_paths)[0]
+    web.config["vpnspot.setup_code"] = setup_code     # for tests and the demos
     if config.state_file:
         security.load_state(config.state_file, sessions, lockout)
         web.config["vpnspot.save_state"] = lambda: security.save_state(config.state_file,
@@ -322,29 +334,69 @@ def app(backend, config, clock=time.monotonic):
     def index():
         return bottle.redirect(wizard_target() or "/status", 303)
 
+    def already_set():
+        return render("message.tpl", status=409, title="Password already set",
+                      heading="A password was already set",
+                      text="Someone finished this step first (another browser or tab), so "
+                           "yours was not saved and you are not signed in. Sign in with the "
+                           "password that was set; if it was not you, factory-reset the router.")
+
     @web.route("/setup/password", method=["GET", "POST"])
     def setup_password():
+        """The first run: a new password and, in the same request, the
+        router's setup code (proof that this is the router's owner, not any
+        device on the LAN). A wrong code counts against the sign-in
+        lockout; the record is created, never replaced."""
         if passwords.is_set():
+            if bottle.request.method == "POST":
+                return already_set()
             return bottle.redirect("/login" if not session().authenticated else "/status", 303)
-        error = None
+        error = field = None
+        status = 200
         if bottle.request.method == "POST":
             if not check_csrf():
                 return refuse_csrf()
+            password = form("password", 10000)
+            right = False
             try:
-                security.check_new_password(form("password", 10000), form("repeat", 10000))
+                security.check_new_password(password, form("repeat", 10000))
             except security.PasswordError as e:
-                error = str(e)
+                error, field, status = str(e), "password", 400
             else:
-                passwords.set(form("password", 10000))
+                try:
+                    expected = setup_code()
+                except OSError as e:
+                    error, field, status = ("The router cannot read its setup code (%s); "
+                                            "nothing was changed." % (e.strerror or e),
+                                            "setup_code", 500)
+                else:
+                    given = form("setup_code", 200)
+                    right = lockout.attempt(lambda: setupcode.matches(expected, given))
+                    if right is None:
+                        status = 429
+                    elif not right:
+                        error, field = ("That setup code is not right; nothing was changed. "
+                                        "Type it exactly as shown (dashes and spaces do not "
+                                        "matter)."), "setup_code"
+                        status = 429 if lockout.remaining() else 401
+            if right:
+                try:
+                    passwords.create(password)
+                except security.AlreadySet:
+                    return already_set()
                 s = sessions.rotate(session())
-                s.authenticated = True
                 bottle.request.environ["vpnspot.session"] = s
                 set_cookie(s)
                 # A router enrolled before (the `vpnspot enroll` command, a
                 # technician, the lab demo) skips what is already done.
                 return bottle.redirect(next_step("password"), 303)
-        return render("setup_password.tpl", status=400 if error else 200, title="Welcome",
-                      error=error, steps=wizard_steps("password"))
+        wait = lockout.remaining()
+        if wait and status != 400:
+            error = ((error + " ") if field == "setup_code" else "") + (
+                "Too many wrong setup codes or passwords: this step is locked for %d seconds, "
+                "and nothing was changed. Try again after that." % wait)
+        return render("setup_password.tpl", status=status, title="Welcome", error=error,
+                      field=field, locked=bool(wait), steps=wizard_steps("password"))
 
     @web.route("/login", method=["GET", "POST"])
     def login():
@@ -355,28 +407,39 @@ def app(backend, config, clock=time.monotonic):
         if bottle.request.method == "POST":
             if not check_csrf():
                 return refuse_csrf()
-            if lockout.remaining():
+            # Counted before the check, one check at a time, so parallel
+            # guesses cannot slip past the limit (security.Lockout).
+            given = form("password", security.MAX_PASSWORD + 1)
+            right = lockout.attempt(lambda: passwords.verify(given))
+            if right is None:
                 status = 429
-            elif passwords.verify(form("password", security.MAX_PASSWORD + 1)):
-                lockout.succeeded()
+            elif right:
                 s = sessions.rotate(session())
-                s.authenticated = True
                 bottle.request.environ["vpnspot.session"] = s
                 set_cookie(s)
                 return bottle.redirect(wizard_target() or "/status", 303)
             else:
-                lockout.failed()
                 status = 429 if lockout.remaining() else 401
                 error = "That password is not right."
         wait = lockout.remaining()
         if wait:
-            error = ("Too many wrong passwords. Signing in is locked for %d seconds; "
-                     "try again after that." % wait)
+            # A password checked and wrong says so; one refused unchecked
+            # (the lockout was on) only the wait.
+            error = ((error + " ") if error else "") + (
+                "Too many wrong passwords. Signing in is locked for %d seconds; "
+                "try again after that." % wait)
         return render("login.tpl", status=status, title="Sign in", error=error, locked=bool(wait))
 
     @web.post("/logout")
     @page
     def logout():
+        if session().debug_token:
+            # Only this browser could see what its debug session records:
+            # signing out ends it rather than leave it recording unseen.
+            try:
+                backend.close_debug()
+            except BackendError:
+                pass
         sessions.drop(session())
         bottle.response.delete_cookie(security.COOKIE_NAME, path="/")
         return bottle.redirect("/login", 303)
@@ -461,8 +524,7 @@ def app(backend, config, clock=time.monotonic):
         st = backend.status()
         traffic = backend.traffic()
         return render("status.tpl", title="Status", active="status", st=st,
-                      shown=status_view(st), day_svg=chart.svg(traffic["hourly"], "hourly",
-                                                               "chart-day"),
+                      shown=status_view(st), debug=_debug_summary(backend), day_svg=chart.svg(traffic["hourly"], "hourly", "chart-day"),
                       month_svg=chart.svg(traffic["daily"], "daily", "chart-month"))
 
     @web.route("/servers", method=["GET", "POST"])
@@ -609,15 +671,18 @@ def app(backend, config, clock=time.monotonic):
     @web.post("/diagnostics/debug/close")
     @page
     def debug_close():
+        # Any signed-in administrator closes it, whoever opened it (another
+        # browser that signed out, the console, the command line).
         s = session()
+        back = "/status" if form("back", 16) == "status" else "/diagnostics"
         try:
-            backend.close_debug(s.debug_token or "")
+            backend.close_debug()
         except BackendError as e:
             flash("error", e.message)
         else:
             flash("ok", "Debug session closed; everything it recorded is deleted.")
         s.debug_token = None
-        return bottle.redirect("/diagnostics", 303)
+        return bottle.redirect(back, 303)
 
     @web.get("/diagnostics/bundle")
     @page
@@ -750,6 +815,15 @@ def _settings_changes(current, form):
         elif value != now:
             changes[key] = value
     return changes
+
+
+def _debug_summary(backend):
+    """The status page's notice of an open debug session; a backend that
+    cannot tell (no agent) shows none."""
+    try:
+        return backend.debug_summary()
+    except (BackendError, NotImplementedError):
+        return None
 
 
 def status_view(st):
