@@ -80,7 +80,8 @@ vpnspot_has_module() {
 # Make the boot guard follow the household's (or the ISP's) settings: the
 # kill switch (off: the guard table is removed now and after every firewall
 # reload), dns_mode (isp: LAN DNS to the router is let through) and the LAN
-# devices ("$@": --lan DEV ...; none given: as last synced). One code path
+# devices ("$@": --lan DEV ...; none given: the running agent's, else derived
+# from /etc/config/network and firewall and netifd, net/lannets.py). One code path
 # decides this for everyone: `vpnspot guard sync` (net/guard.py), which
 # writes /etc/vpnspot/guard.d only when a file changes. Should Python itself
 # fail to run, the guard is loaded as fw4 would load it: fail closed.
