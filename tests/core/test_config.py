@@ -47,9 +47,9 @@ def test_no_file_gives_the_documented_defaults():
     assert s.enabled is True and s.kill_switch is True
     assert s.region == "fastest" and s.server == ""
     assert s.dns_mode == "tunnel" and s.ipv6_mode == "tunnel" and s.mtu == "auto"
-    assert s.checkpoint_minutes == 15 and s.report_period_minutes == 60
+    assert s.checkpoint_minutes == 15 and s.report_period_minutes == 1440
     assert s.debug_ttl_default == 30
-    assert s.console_enabled is True and s.console_baud == 115200
+    assert s.console_enabled is False and s.console_baud == 115200
     assert s.api_url.startswith("https://")
     assert set(s.source.values()) == set(["default"])
     assert s.locked == {}
@@ -87,7 +87,12 @@ def test_bad_values_are_reported_with_file_line_and_field():
         ("\toption account_email 'not-an-email'\n", "account_email", "not an email address"),
         ("\toption web_port '0'\n", "web_port", "out of range"),
         ("\toption web_port '-1'\n", "web_port", "not a whole number"),
-        ("\toption report_period_minutes '5'\n", "report_period_minutes", "15 to 1440"),
+        ("\toption report_period_minutes '5'\n", "report_period_minutes", "60 to 1440"),
+        ("\toption report_period_minutes '15'\n", "report_period_minutes", "60 to 1440"),
+        ("\tlist dns_servers '0.0.0.0'\n\toption dns_mode 'custom'\n", "dns_servers",
+         "0.0.0.0 is the unspecified address, not a DNS server's address"),
+        ("\tlist dns_servers 'ff02::fb'\n\toption dns_mode 'custom'\n", "dns_servers",
+         "ff02::fb is a multicast address"),
         ("\toption checkpoint_minutes '0'\n", "checkpoint_minutes", "1 to 1440"),
         ("\toption debug_ttl_default '99999'\n", "debug_ttl_default", "1 to 1440"),
         ("\toption kill_swtich '0'\n", "kill_swtich", "unknown option"),
