@@ -39,3 +39,21 @@ def test_the_readme_report_table_lists_exactly_the_whitelist():
         if line.startswith("| `"):
             named.update(re.findall(r"`([a-z_]+)`", line.split("|")[1]))
     assert named == set(telemetry.WHITELIST)
+
+
+def test_the_readme_says_reports_are_daily_by_default_why_and_the_shortest_period():
+    section = " ".join(_section("What the agent reports").split())
+    (field,) = [f for f in config.FIELDS if f.key == "report_period_minutes"]
+    assert field.default == 1440
+    assert "One report a day, by default (`report_period_minutes` `1440`)" in section
+    assert "Billing needs the month's total, not a timeline" in section
+    assert "shortest period the router accepts is one hour (`60`)" in section
+    # ... and the schema keeps that promise.
+    assert config.load("config vpnspot 'main'\n\toption report_period_minutes '60'\n"
+                       ).report_period_minutes == 60
+    try:
+        config.load("config vpnspot 'main'\n\toption report_period_minutes '59'\n")
+    except config.ConfigError as e:
+        assert "report_period_minutes" in str(e) and "60 to 1440" in str(e)
+    else:
+        raise AssertionError("a period under an hour was accepted")
