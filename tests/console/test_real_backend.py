@@ -31,16 +31,19 @@ def test_config_changes_are_checked_locked_and_committed_atomically(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert r["a"]["status"] == "error" and "locked by your provider Example ISP" in r["a"]["data"]["error"]
     assert r["b"]["status"] == "ok"
-    # dns_mode custom without servers fails the whole-file check at once.
-    assert r["c"]["status"] == "error" and "dns_servers" in r["c"]["data"]["error"]
-    assert r["d"]["data"] == {"dropped": 1}
+    # dns_mode custom without servers is staged, saying what is still
+    # missing (dns_servers); a commit would refuse it.
+    assert r["c"]["status"] == "ok" and "dns_servers" in r["c"]["data"]["pending"]
+    assert r["d"]["data"] == {"dropped": 2}
     assert r["f"]["data"]["changes"] == [["mtu", "auto", "1400"]]
     assert r["g"]["status"] == "ok" and "agent supervisor is not running" in r["g"]["data"]["note"]
     assert r["h"]["status"] == "unavailable"
     assert r["h"]["data"]["error"].startswith("not available: the agent supervisor is not running")
     assert r["i"]["data"]["state"] == "not running"
     assert r["j"]["status"] == "confirm"
-    assert str(tmp_path / "vpnspot") in r["k"]["data"]["erased"]
+    # The household's file is the shipped one again (restored, not left missing).
+    assert str(tmp_path / "vpnspot") in r["k"]["data"]["restored"]
+    assert "option mtu" not in (tmp_path / "vpnspot").read_text()
     assert not (tmp_path / "state" / "device.json").exists()
     assert r["l"]["status"] == "bye"
 
@@ -211,3 +214,25 @@ def test_nothing_is_sent_when_kill_switch_is_unchanged_locked_or_the_commit_refu
         close()
     assert asked == []
     assert "option kill_switch '0'" not in (tmp_path / "vpnspot").read_text()
+
+
+def test_dns_mode_custom_and_its_servers_can_be_staged_one_after_the_other(tmp_path):
+    """dns_mode custom needs dns_servers and dns_servers needs custom: each
+    `config set` used to refuse the first of the two, so the console could
+    never choose the household's own DNS servers. Now either may be staged
+    first (the console says what is still missing) and only a commit that
+    leaves them apart is refused."""
+    proc, r = _console(tmp_path, "@a config set dns_mode custom\r@b config commit\r"
+                       "@c config set dns_servers 9.9.9.9 2620:fe::fe\r@d config commit\r"
+                       "@e config set dns_mode isp\r@f config set dns_servers\r@g config commit\r"
+                       "@h config set dns_servers 0.0.0.0\r")
+    assert proc.returncode == 0, proc.stderr
+    assert r["a"]["status"] == "ok" and "needs at least one" in r["a"]["data"]["pending"]
+    assert r["b"]["status"] == "error" and "dns_servers" in r["b"]["data"]["error"]
+    assert r["c"]["status"] == "ok" and r["c"]["data"]["pending"] is None
+    assert r["d"]["status"] == "ok", r["d"]
+    assert r["g"]["status"] == "ok", r["g"]
+    text = (tmp_path / "vpnspot").read_text()
+    assert "option dns_mode 'isp'" in text and "dns_servers" not in text
+    # A value that is wrong on its own is still refused at once.
+    assert r["h"]["status"] == "error" and "unspecified address" in r["h"]["data"]["error"]

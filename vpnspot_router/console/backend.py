@@ -12,14 +12,14 @@ render.py turns the data into text):
   disconnect()             -> idem
   logs(n)                  -> {lines, source}
   debug_open(minutes)      -> {expires_in}
-  debug_close()            -> {purged}
+  debug_close()            -> {purged}   (any open session, whoever opened it)
   debug_show()             -> {entries: [[time, category, text]], expires_in}
   config_get(key)          -> {settings: {key: {value, source, locked, staged}}}
   config_set(key, value)   -> {key, value}            (staged, not yet saved)
   config_diff()            -> {changes: [[key, old, new]]}
   config_commit()          -> {changes, saved, note}  (one atomic write)
   config_revert()          -> {dropped}
-  factory_reset()          -> {erased, note}
+  factory_reset()          -> {erased, restored, kept, note}   (factoryreset.py's list)
   bundle()                 -> {base64, bytes, sha256}
   tick(now)                -> None (debug session expiry)
 
@@ -35,10 +35,12 @@ log through `logread` (OpenWrt) or a log file. What needs the agent
 supervisor (connect, disconnect, agent events in a debug session) says
 plainly that it is not available rather than pretend.
 
-The debug session lives in this process's RAM (core/debugsession.py): the
-console's own detail (endpoint addresses, unfiltered log lines) is kept in
-it only while it is open, shown only here, and gone on close, expiry, or
-when the console exits.
+The debug session is the agent's while it runs (one session for the web
+UI, `vpnspot debug` and this console; any of them sees that it is open and
+may end it; only its opener sees its entries): the console's own detail
+(endpoint addresses, unfiltered log lines) is added to it. Without an agent
+the console keeps its own session in this process's RAM (core/
+debugsession.py), gone on close, expiry, or when the console exits.
 """
 
 import base64
@@ -118,7 +120,7 @@ class RealBackend:
     def __init__(self, paths=None, run_dir="/run/vpnspot", state_dir="/etc/vpnspot",
                  log_file="/tmp/log/vpnspot.log", logread="logread", crypto_cache=None,
                  hw_root="/", net_root="/", clock=time.time, random_bytes=os.urandom,
-                 supervisor=None):
+                 supervisor=None, reset_places=None, stop_timeout=30):
         from vpnspot_router import configstore
         self.paths = paths or configstore.Paths()
         self.run_dir = run_dir
@@ -130,9 +132,12 @@ class RealBackend:
         self.net_root = net_root
         self.clock = clock
         self.debug = debugsession.DebugSession(random_bytes)
-        self.debug_token = None
+        self.debug_token = None         # of the console's own session (no agent running)
+        self.agent_debug_token = None   # of the agent's session this console opened
         self.staged = _Staged()
         self.supervisor = supervisor    # the agent supervisor's control interface, when it exists
+        self.reset_places = reset_places    # factoryreset.Places; None: from the dirs above
+        self.stop_timeout = stop_timeout
         self.guard = None               # net/guard.BootGuard; None: the router's own
 
     # -- the agent's files --------------------------------------------------
@@ -221,7 +226,8 @@ class RealBackend:
             out["server"] = "your own server (%s)" % (sup.get("own_endpoint") or "not connected")
             if sup.get("own_problem"):
                 out["notes"].append("your own server cannot be used: %s" % sup["own_problem"])
-        self.debug.record(now, "status", "endpoints %s" % " ".join(self._endpoints(tunnel)))
+        out["debug_session"] = self.debug_summary(now)
+        self._record(now, [("status", "endpoints %s" % " ".join(self._endpoints(tunnel)))])
         return out
 
     def _firewall(self):
@@ -331,7 +337,7 @@ class RealBackend:
         checks.append(self._mtu_check(settings, ifname, endpoint))
         checks.append(self._killswitch_check(settings, alive))
         checks.append(self._crypto_check())
-        self.debug.record(now, "diag", "WAN %s via %s; endpoint %s" % (ifname, gw, endpoint))
+        self._record(now, [("diag", "WAN %s via %s; endpoint %s" % (ifname, gw, endpoint))])
         return {"checks": checks}
 
     def _mtu_check(self, settings, ifname, endpoint):
@@ -456,11 +462,50 @@ class RealBackend:
         lines, source = self._raw_logs(n)
         agent, _ = self._agent()
         allowed = self._allowed(self._tunnel(agent) if agent else None)
-        for line in lines:
-            self.debug.record(now, "log", line)
+        self._record(now, [("log", line) for line in lines])
         return {"lines": [scrub(l, allowed) for l in lines], "source": source}
 
     # -- debug session ------------------------------------------------------
+    #
+    # One session for the whole router: while the agent runs, the console
+    # opens, ends and reads the agent's (the web UI and `vpnspot debug` see
+    # the same one, and any of them may end it), and adds its own detail
+    # (endpoint addresses, unfiltered log lines) to it with debug_record.
+    # Without an agent there is nothing else to observe: the console keeps a
+    # session of its own in this process's RAM, gone when it ends or the
+    # console exits.
+
+    def _record(self, now, entries):
+        """Keep (category, text) entries in whichever session is open."""
+        if self.agent_debug_token is not None:
+            try:
+                self._control({"cmd": "debug_record", "token": self.agent_debug_token,
+                               "entries": [[c, t] for c, t in entries]}, NO_SUPERVISOR)
+            except ConsoleError:
+                # Ended by another administrator, expired, or the agent is
+                # gone: nothing more is kept anywhere.
+                self.agent_debug_token = None
+            return
+        for category, text in entries:
+            self.debug.record(now, category, text)
+
+    def _agent_debug(self):
+        """The agent's debug summary, or None when no agent answers."""
+        try:
+            return self._control({"cmd": "debug_status"}, NO_SUPERVISOR)
+        except ConsoleError:
+            return None
+
+    def debug_summary(self, now=None):
+        now = self.clock() if now is None else now
+        agent = self._agent_debug()
+        if agent is not None and agent.get("open"):
+            return {"open": True, "opened_by": agent.get("opened_by"),
+                    "expires_in": int(agent["expires_in"]), "where": "agent"}
+        if self.debug.is_open(now):
+            return {"open": True, "opened_by": "console",
+                    "expires_in": int(self.debug.expires_at - now), "where": "console"}
+        return {"open": False, "opened_by": None, "expires_in": None, "where": None}
 
     def tick(self, now=None):
         now = self.clock() if now is None else now
@@ -475,27 +520,56 @@ class RealBackend:
                 minutes = self._settings()[0].debug_ttl_default
             except ConsoleError:
                 minutes = debugsession.DEFAULT_TTL // 60
+        agent = self._agent_debug()
+        if agent is not None:
+            if agent.get("open"):
+                raise ConsoleError("a debug session is already open (opened from the %s, %d min "
+                                   "left); debug close ends it" % (agent.get("opened_by") or "?",
+                                                                   agent["expires_in"] // 60))
+            answer = self._control({"cmd": "debug_open", "ttl": minutes * 60, "by": "console"},
+                                   NO_SUPERVISOR)
+            self.agent_debug_token = answer.get("token")
+            return {"expires_in": minutes * 60, "agent_events": "included"}
         try:
-            self.debug_token = self.debug.open(now, minutes * 60)
+            self.debug_token = self.debug.open(now, minutes * 60, "console")
         except debugsession.DebugSessionError as e:
             raise ConsoleError(str(e))
         return {"expires_in": minutes * 60,
                 "agent_events": NO_SUPERVISOR if self.supervisor is None else "included"}
 
     def debug_close(self):
+        """Ends the open session, whoever opened it (web UI, command line,
+        this console); what it recorded is deleted."""
         now = self.clock()
         self.tick(now)
-        count = len(self.debug.entries)
-        try:
-            self.debug.close(self.debug_token, now)
-        except debugsession.DebugSessionError as e:
-            raise ConsoleError(str(e))
-        self.debug_token = None
-        return {"purged": count}
+        purged = None
+        agent = self._agent_debug()
+        if agent is not None and agent.get("open"):
+            answer = self._control({"cmd": "debug_close"}, NO_SUPERVISOR)
+            purged = int(answer.get("purged") or 0)
+        self.agent_debug_token = None
+        if self.debug.state == debugsession.OPEN:
+            purged = (purged or 0) + len(self.debug.entries)
+            self.debug.end(now)
+            self.debug_token = None
+        if purged is None:
+            raise ConsoleError("no debug session is open")
+        return {"purged": purged}
 
     def debug_show(self):
         now = self.clock()
         self.tick(now)
+        agent = self._agent_debug()
+        if agent is not None and agent.get("open"):
+            if self.agent_debug_token is None:
+                raise ConsoleError("a debug session opened from the %s is open (%d min left); "
+                                   "only whoever opened it sees what it records; debug close "
+                                   "ends it" % (agent.get("opened_by") or "?",
+                                                agent["expires_in"] // 60))
+            answer = self._control({"cmd": "debug_show", "token": self.agent_debug_token},
+                                   NO_SUPERVISOR)
+            return {"entries": [[int(now + ago), c, x] for ago, c, x in answer["entries"]],
+                    "expires_in": int(answer["expires_in"])}
         try:
             entries = self.debug.show(self.debug_token, now)
         except debugsession.DebugSessionError as e:
@@ -545,12 +619,17 @@ class RealBackend:
         store, provisioning, text, settings = self._current()
         changes = dict(self.staged.changes)
         changes[key] = value
+        pending = None
         try:
             self._apply(text, settings, provisioning, changes)
+        except core_config.PairError as e:
+            # dns_mode custom and its dns_servers: staged one at a time, so
+            # the second is still to come; config commit refuses them apart.
+            pending = _config_message(e)
         except core_config.ConfigError as e:
             raise ConsoleError(_config_message(e))
         self.staged.changes = changes
-        return {"key": key, "value": value}
+        return {"key": key, "value": value, "pending": pending}
 
     def config_diff(self):
         store, provisioning, text, settings = self._current()
@@ -644,26 +723,80 @@ class RealBackend:
 
     # -- factory reset, bundle ------------------------------------------------
 
+    def _reset_places(self):
+        from vpnspot_router import factoryreset as fr
+        if self.reset_places is not None:
+            return self.reset_places
+        on_router = self.state_dir == fr.STATE
+        return fr.Places(config=self.paths.config_path, state=self.state_dir,
+                         cache=os.path.dirname(self.crypto_cache) if self.crypto_cache
+                         else (fr.CACHE if on_router else None),
+                         run=self.run_dir, rom=fr.ROM if on_router else None,
+                         guard_file=fr.GUARD_FILE if on_router else None)
+
+    def _stop_agent(self):
+        """A running agent stops first: on its way out it would write the
+        bandwidth totals and reports back, and its web UI child its sessions.
+        procd starts it again (fresh: not enrolled, a new key)."""
+        agent, alive = self._agent()
+        if not alive:
+            return False
+        try:
+            self._control({"cmd": "factory_reset"}, NO_SUPERVISOR)
+        except Unavailable:
+            return False            # it ended in between
+        deadline = time.monotonic() + self.stop_timeout
+        while pid_alive(agent.get("pid")):
+            if time.monotonic() >= deadline:
+                raise ConsoleError("the agent did not stop within %d s; nothing was erased; "
+                                   "stop it (/etc/init.d/vpnspot stop) and run factory-reset "
+                                   "again" % self.stop_timeout)
+            time.sleep(0.05)
+        return True
+
+    def _agent_lock_held(self):
+        """An agent holds RUN/agent.lock from its first moment (agent.py),
+        before it answers on its control socket: one still starting."""
+        import fcntl
+        try:
+            fd = os.open(os.path.join(self.run_dir, "agent.lock"), os.O_RDWR | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return False
+        except OSError as e:
+            return e.errno in (errno.EWOULDBLOCK, errno.EAGAIN)
+        finally:
+            os.close(fd)
+
     def factory_reset(self):
-        from vpnspot_router.store import FileStore
-        erased = []
-        store = FileStore(self.paths.config_path)
-        with store.locked():
-            for path in (self.paths.config_path, self.paths.config_path + ".last-good",
-                         os.path.join(self.state_dir, "device.json"),
-                         os.path.join(self.state_dir, "device.json.last-good")):
-                try:
-                    os.unlink(path)
-                    erased.append(path)
-                except FileNotFoundError:
-                    pass
-                except OSError as e:
-                    raise ConsoleError("cannot erase %s: %s" % (path, e.strerror))
+        from vpnspot_router import factoryreset
+        stopped = self._stop_agent()
+        if self._agent_lock_held():
+            raise ConsoleError("an agent is running (still starting?) and does not answer yet; "
+                               "nothing was erased; try again in a minute, or stop it "
+                               "(/etc/init.d/vpnspot stop) first")
+        try:
+            result = factoryreset.erase(self._reset_places())
+        except (factoryreset.ResetError, OSError) as e:
+            raise ConsoleError(str(e))
+        except Exception as e:      # the guard (nft) after everything was erased
+            raise ConsoleError("erased, but the boot guard could not be synced: %s" % e)
         self.staged.changes = {}
+        self.agent_debug_token = None
         if self.debug.state == debugsession.OPEN:
-            self.debug_close()
-        return {"erased": erased,
-                "note": "the provider's provisioning is kept; the household must enroll again"}
+            self.debug.end(self.clock())
+            self.debug_token = None
+        notes = ["the ISP's provisioning in the firmware image is kept; the household must "
+                 "set a web UI password and enroll again"]
+        if stopped:
+            notes.append("the agent was stopped for the reset and starts again fresh")
+        if result["guard"]:
+            notes.append(result["guard"])
+        return {"erased": result["erased"], "restored": result["restored"],
+                "kept": result["kept"], "note": "; ".join(notes)}
 
     def bundle(self):
         now = self.clock()

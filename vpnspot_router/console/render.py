@@ -5,6 +5,8 @@ the prompt) is core/console_proto.py's. Keep columns narrow enough that a
 line stays under 80 before wrapping, so tables do not break.
 """
 
+from vpnspot_router.core.config import DNS_MODE_TEXT
+
 
 def _bytes(n):
     if n is None:
@@ -31,6 +33,10 @@ def status(d):
         "enrolled:     %s" % ("yes" if d.get("enrolled") else "no"),
         "provider:     %s" % d.get("provider"),
     ]
+    dbg = d.get("debug_session") or {}
+    if dbg.get("open"):
+        lines.append("debug:        open (from the %s), %d min left; debug close ends it"
+                     % (dbg.get("opened_by") or "?", (dbg.get("expires_in") or 0) // 60))
     for note in d.get("notes") or []:
         lines.append("note: %s" % note)
     return lines
@@ -87,6 +93,8 @@ def config_get(d):
         elif v.get("source") != "default":
             mark = " [%s]" % v["source"]
         line = "%-22s %s%s" % (key, v["value"], mark)
+        if key == "dns_mode" and v["value"] in DNS_MODE_TEXT:
+            line += " (%s)" % DNS_MODE_TEXT[v["value"]]
         if v.get("staged") is not None:
             staged = v["staged"] if isinstance(v["staged"], str) else " ".join(v["staged"])
             line += "  -> %s (staged)" % staged
@@ -98,7 +106,12 @@ def config_get(d):
 
 def config_set(d):
     value = d["value"] if isinstance(d["value"], str) else " ".join(d["value"])
-    return ["staged: %s = %s (config diff to review, config commit to save)" % (d["key"], value)]
+    lines = ["staged: %s = %s (config diff to review, config commit to save)" % (d["key"], value)]
+    if d["key"] == "dns_mode" and value in DNS_MODE_TEXT:
+        lines.append("dns_mode %s: %s" % (value, DNS_MODE_TEXT[value]))
+    if d.get("pending"):
+        lines.append("before config commit: %s" % d["pending"])
+    return lines
 
 
 def _changes(changes):
@@ -122,8 +135,10 @@ def config_revert(d):
 
 
 def factory_reset(d):
-    return ["erased: %s" % (", ".join(d["erased"]) or "nothing (already at factory state)"),
-            d["note"]]
+    lines = ["erased: %s" % (", ".join(d["erased"]) or "nothing (already at factory state)")]
+    if d.get("restored"):
+        lines.append("restored as shipped: %s" % ", ".join(d["restored"]))
+    return lines + [d["note"]]
 
 
 def bundle(d):

@@ -40,7 +40,7 @@ Framing (frame_human / frame_json), every response ends with the prompt:
 
 import json
 
-from .config import FIELD_BY_KEY, FIELDS
+from .config import DNS_MODE_TEXT, FIELD_BY_KEY, FIELDS
 
 PROMPT = "vpnspot> "
 WIDTH = 79                  # 80-column terminals wrap at 80; stay inside
@@ -205,14 +205,14 @@ COMMANDS = (
     Command("disconnect", "disconnect", "stop the tunnel (the kill switch stays on)"),
     Command("logs", "logs [-n N]", "last N lines of the agent log (default 20)", 0, 2),
     Command("debug open", "debug open [MINUTES]", "start a debug session (RAM only)", 0, 1),
-    Command("debug close", "debug close", "end the debug session; its data is deleted"),
+    Command("debug close", "debug close", "end the debug session (anyone's); its data goes"),
     Command("debug show", "debug show", "what the open debug session holds"),
     Command("config get", "config get [KEY]", "show settings (and staged changes)", 0, 1),
     Command("config set", "config set KEY VALUE...", "stage a change (checked now)", 1, None),
     Command("config diff", "config diff", "staged changes against the saved settings"),
     Command("config commit", "config commit", "save staged changes in one atomic write"),
     Command("config revert", "config revert", "drop staged changes"),
-    Command("factory-reset", "factory-reset", "erase household settings + enrollment (asks)"),
+    Command("factory-reset", "factory-reset", "erase all the household's data on it (asks)"),
     Command("bundle", "bundle", "privacy-filtered support bundle, base64"),
     Command("json", "json on|off", "switch machine-readable responses on or off", 1, 1),
     Command("exit", "exit", "leave the console"),
@@ -394,6 +394,8 @@ def help_lines(topic=""):
             lines.append("%-26s %s" % (c.usage, c.summary))
         if topic in ("config get", "config set", "config"):
             lines.extend(wrap("settings: " + " ".join([f.key for f in FIELDS])))
+            for mode in ("tunnel", "custom", "isp"):
+                lines.extend(wrap("dns_mode %s: %s" % (mode, DNS_MODE_TEXT[mode])))
         return lines
     lines = ["Commands (help COMMAND for one):"]
     for c in COMMANDS:
