@@ -281,11 +281,63 @@ def _identity(profile):
         return None
 
 
+def service_net_settings(settings, lans, wan, tunnel):
+    """net/settings.py's dict, the kill switch's, DNS and IPv6 rules' input,
+    from the UCI Settings. dns_mode tunnel: LAN DNS to the tunnel's
+    resolver; custom: to the household's servers, through the tunnel (also
+    checked against the router's own networks: driver.household_dns, which
+    leaves out a server of the router's own and logs why); isp: left alone.
+    SettingsError names what is wrong."""
+    from vpnspot_router import driver
+    net = {"kill_switch": "on" if settings.kill_switch else "off",
+           "dns": {"tunnel": "tunnel", "custom": "custom"}.get(settings.dns_mode, "off"),
+           "dns_servers": " ".join(settings.dns_servers),
+           "ipv6": "auto" if settings.ipv6_mode == "tunnel" else "off",
+           "mtu": str(settings.mtu), "lan": " ".join(lans), "wan": wan, "tunnel": tunnel}
+    st_mod.parse_settings("".join("%s = %s\n" % kv for kv in net.items()), "command line")
+    if settings.dns_mode == "custom":
+        usable, problems = driver.household_dns(settings.dns_servers, lans)
+        for problem in problems:
+            log.error("%s", problem)
+        # None left: LAN DNS is dropped (the plan has no resolver), not sent
+        # anywhere else; the log above says why.
+        net["dns_servers"] = " ".join(usable)
+    return net
+
+
+def reload_settings(paths):
+    """The settings for a reload (SIGHUP), read as at start
+    (configstore.load_settings), except that a household file that does not
+    parse is refused (ConfigError naming file, line and option) rather than
+    moved aside: the running agent keeps the settings in force and the file
+    stays as written, for whoever edited it to correct."""
+    from vpnspot_router import configstore
+    from vpnspot_router.core import config as cfg
+    provisioning = configstore.load_provisioning(paths)
+    try:
+        with open(paths.config_path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        data = None             # no file: the defaults, as at start
+    if data is not None:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeError:
+            raise cfg.ConfigError(paths.config_path, None, None, "is not UTF-8 text")
+        cfg.load(text, provisioning, paths.config_path)
+    return configstore.load_settings(paths)
+
+
 def cmd_service_agent(args):
     """`vpnspot agent` without --wg-config: UCI settings, enrollment, supervisor."""
     from vpnspot_router import configstore, driver
     from vpnspot_router.core import config as cfg
     from vpnspot_router.provider import commands as pc
+    # procd's reload sends SIGHUP, also while this process is still starting
+    # (the crypto measurement takes seconds): remembered here, taken up by
+    # the agent's loop, never the default action (which ends the process).
+    early_hup = []
+    signal.signal(signal.SIGHUP, lambda signum, frame: early_hup.append(signum))
     try:
         timing = cfg.parse_timing(os.environ, "VPNSPOT_WG_TIMING")
         sup_timing = cfg.parse_timing(os.environ, "VPNSPOT_SUPERVISOR_TIMING")
@@ -303,11 +355,7 @@ def cmd_service_agent(args):
         paths = configstore.Paths(os.path.join(args.config_dir, "vpnspot"), prov)
         settings, problems = configstore.load_settings(paths)
         lans = lan_devices(args, settings)
-        net = {"kill_switch": "on" if settings.kill_switch else "off",
-               "dns": "tunnel" if settings.dns_mode == "tunnel" else "off",
-               "ipv6": "auto" if settings.ipv6_mode == "tunnel" else "off",
-               "mtu": str(settings.mtu), "lan": " ".join(lans), "wan": args.wan, "tunnel": args.tunnel}
-        st_mod.parse_settings("".join("%s = %s\n" % kv for kv in net.items()), "command line")
+        net = service_net_settings(settings, lans, args.wan, args.tunnel)
     except (ValueError, driver.DriverError, cfg.ConfigError) as e:
         print("error: %s" % e, file=sys.stderr)
         # The boot guard holds meanwhile; with settings it cannot read it
@@ -347,6 +395,16 @@ def cmd_service_agent(args):
     # Without --lan the agent follows the router's configuration: its
     # "lan_reload" request (sent by `vpnspot guard sync`) derives again.
     agent.lan_source = None if args.lan else _lan_source(args, paths)
+
+    def settings_source(previous_lan):
+        # What a reload applies: the same files and steps as above.
+        new, notes = reload_settings(paths)
+        new_lans = lan_devices(args, new, previous_lan)
+        return new, service_net_settings(new, new_lans, args.wan, args.tunnel), notes
+    agent.settings_source = settings_source
+    signal.signal(signal.SIGHUP, agent._on_hup)
+    if early_hup:
+        agent.reload_requested = True
 
     def load_device():
         try:
@@ -402,18 +460,22 @@ def _guard_lan_devices(args, guard, config_dir):
     if args.lan:
         return list(args.lan)
     from vpnspot_router import configstore, driver
-    try:
-        answer = driver.control_call(args.run_dir, {"cmd": "lan_reload"}, timeout=10)
-        if answer.get("ok") and answer.get("lan"):
-            return list(answer["lan"])
-    except (driver.DriverError, OSError):
-        pass        # no agent running (stopped, switched off, not started yet)
+    # A copy of a router's files (--root, IPKG_INSTROOT: an image build)
+    # has no agent and no netifd to ask: its files alone decide.
+    root = args.root if args.root is not None else os.environ.get("IPKG_INSTROOT", "")
+    if not root:
+        try:
+            answer = driver.control_call(args.run_dir, {"cmd": "lan_reload"}, timeout=10)
+            if answer.get("ok") and answer.get("lan"):
+                return list(answer["lan"])
+        except (driver.DriverError, OSError):
+            pass        # no agent running (stopped, switched off, not started yet)
     try:
         settings, _ = configstore.load_settings(guard.paths)
     except (ValueError, OSError):
         settings = None
     from vpnspot_router.net import lannets
-    return lannets.devices(lannets.RouterConfig(config_dir),
+    return lannets.devices(lannets.RouterConfig(config_dir, ubus=None if root else "ubus"),
                            tuple(getattr(settings, "lan_networks", ()) or ()))
 
 
@@ -753,7 +815,9 @@ def cmd_status(args):
                      % (tel.get("sent", 0), tel.get("queued", 0),
                         "; none while your own server is in use" if own else ""))
         dbg = status.get("debug_session") or {}
-        lines.append("debug:        %s" % ("open, %d s left" % dbg["expires_in"] if dbg.get("open")
+        lines.append("debug:        %s" % ("open (from the %s), %d s left; vpnspot debug close "
+                                            "ends it" % (dbg.get("opened_by") or "?",
+                                                         dbg["expires_in"]) if dbg.get("open")
                                             else "closed (nothing detailed is kept)"))
         lines.append("transitions:")
         lines += ["  %s" % e for e in status.get("events", [])]
@@ -811,9 +875,31 @@ def _debug_token(run_dir):
         return None
 
 
+def _debug_summary_text(answer):
+    if not answer.get("open"):
+        return "no debug session is open"
+    return ("debug session open, opened from the %s %d min ago, %d min left, %d entries; "
+            "vpnspot debug close ends it (from any administrator) and deletes them"
+            % (answer.get("opened_by") or "?", round(answer["opened_ago"] / 60.0),
+               round(answer["expires_in"] / 60.0), answer["entries"]))
+
+
 def cmd_debug(args):
+    if args.action == "status":
+        answer = _control(args.run_dir, {"cmd": "debug_status"})
+        if answer is None:
+            return EXIT_FAILURE
+        print(_debug_summary_text(answer))
+        return EXIT_OK
+    if args.action == "close":
+        # Whoever opened it (web UI, console, this command): closing only deletes.
+        answer = _control(args.run_dir, {"cmd": "debug_close"})
+        if answer is None:
+            return EXIT_FAILURE
+        print("debug session closed; its %d entries are deleted" % answer.get("purged", 0))
+        return EXIT_OK
     if args.action == "open":
-        request = {"cmd": "debug_open"}
+        request = {"cmd": "debug_open", "by": "command line"}
         if args.ttl is not None:
             request["ttl"] = args.ttl * 60
         answer = _control(args.run_dir, request)
@@ -829,9 +915,6 @@ def cmd_debug(args):
     answer = _control(args.run_dir, {"cmd": "debug_" + args.action, "token": token})
     if answer is None:
         return EXIT_FAILURE
-    if args.action == "close":
-        print("debug session closed; its data is deleted")
-        return EXIT_OK
     print("# debug session, %d s left, %d entries" % (answer["expires_in"], len(answer["entries"])))
     for ago, category, text in answer["entries"]:
         print("%7.1f s %-14s %s" % (ago, category, text))
@@ -971,8 +1054,8 @@ def register(sub):
     disconnect.add_argument("--run-dir", default=DEFAULT_RUN_DIR)
     disconnect.set_defaults(func=cmd_disconnect)
 
-    debug = sub.add_parser("debug", help="debug session: open [--ttl MIN] | close | show")
-    debug.add_argument("action", choices=["open", "close", "show"])
+    debug = sub.add_parser("debug", help="debug session: open [--ttl MIN] | close | show | status")
+    debug.add_argument("action", choices=["open", "close", "show", "status"])
     debug.add_argument("--ttl", type=int, help="minutes (default 30, at most 1440)")
     debug.add_argument("--run-dir", default=DEFAULT_RUN_DIR)
     debug.set_defaults(func=cmd_debug)

@@ -12,8 +12,13 @@ kernel one in the kernel):
                              debug session, "diagnose" (what the web UI's
                              checks need: latencies, tunnel resolver, MTU),
                              "server_source" (own server / VPN Spot servers),
+                             "factory_reset" (stop, for the console's reset),
                              "guard_sync" (the boot guard follows the settings
                              files, net/guard.py; "kill_switch" syncs it too)
+  SIGHUP (procd's reload) -> a flag; the loop then reads the settings again
+                             and applies them (reload_settings, reload_decision):
+                             table, routes and guard at once, a new tunnel only
+                             for region/server/mtu/server_source
   every MONITOR_INTERVAL: backend.status() -> supervisor.monitor(now, ...)
   liveness probe replies (net/tunnelprobe.py) -> supervisor.probe_reply(now, seq)
                           the loop also wakes at the supervisor's next probe
@@ -99,6 +104,7 @@ import time
 
 from vpnspot_router.core import accounting as acc_mod
 from vpnspot_router.core import debugsession as dbg_mod
+from vpnspot_router.core import serverlist
 from vpnspot_router.core import supervisor as sv
 from vpnspot_router.core import telemetry as tel
 from vpnspot_router.net import firewall as fw_mod
@@ -180,12 +186,56 @@ def _public_key_loaded(provider, private_key):
 
 # ----------------------------------------------------------------- probes
 
-def _endpoint(text):
+def _endpoint(text, networks=()):
+    """(family, (address, port)) of a server's endpoint. A DNS name must
+    resolve to an address core/serverlist.py accepts for a VPN Spot server
+    (not loopback, private, the router's own networks, ...): else ValueError."""
     host, _, port = text.rpartition(":")
     host = host.strip("[]")
     info = socket.getaddrinfo(host, int(port), socket.AF_UNSPEC, socket.SOCK_DGRAM)
     family, _, _, _, addr = info[0]
+    from vpnspot_router.core import ipaddr
+    why = serverlist.check_address(*(ipaddr.parse_address(addr[0].split("%")[0])
+                                     + (networks, serverlist.ENDPOINT_KINDS)))
+    if why is not None:
+        raise ValueError("endpoint %s resolves to %s" % (text, why))
     return family, addr[:2]
+
+
+def household_dns(servers, lan_devices):
+    """(usable, problems): the household's DNS servers (dns_mode custom)
+    checked against the router's own networks as well (core/config.py
+    checked they are unicast): a query DNAT'ed to the router itself would
+    be answered by its own resolver, which asks upstream over the WAN. A
+    refused server is left out (its family's LAN DNS is then dropped, never
+    sent elsewhere); each problem names the option."""
+    networks = serverlist.router_networks(router_interfaces(), lan_devices)
+    usable, problems = [], []
+    for address in servers:
+        why = serverlist.dns_problem(address, networks)
+        if why is None:
+            usable.append(address)
+        else:
+            problems.append("dns_servers: %s; not used: with dns_mode custom the LAN's names go "
+                            "through the tunnel to these servers, so give servers on the internet "
+                            "side" % why)
+    return usable, problems
+
+
+def router_interfaces():
+    """[(ifname, "address/length")] of every address the router holds
+    (`ip -o addr show`); [] when `ip` cannot tell."""
+    try:
+        out = subprocess.run(["ip", "-o", "addr", "show"], capture_output=True, text=True,
+                             timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    found = []
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) >= 4 and f[2] in ("inet", "inet6"):
+            found.append((f[1], f[3]))
+    return found
 
 
 def _dummy_packet(src, dst):
@@ -200,13 +250,14 @@ def _dummy_packet(src, dst):
 
 
 def probe_handshakes(servers, private_key, provider, tunnel_ipv4, timeout=PROBE_TIMEOUT,
-                     clock=time.monotonic):
+                     clock=time.monotonic, networks=()):
     """{server id: [ms or None]}: one timed WireGuard handshake per server,
-    all in parallel, each given `timeout` seconds."""
+    all in parallel, each given `timeout` seconds. networks: the router's
+    own prefixes, which no endpoint name may resolve into."""
     if _unloaded(provider):
         from vpnspot_router import forked
         return forked.call(_probe_loaded, servers, private_key, provider, tunnel_ipv4, timeout,
-                           clock)
+                           clock, networks)
     from vpnspot_router.core.wireguard import actions as A
     from vpnspot_router.core.wireguard.device import Device
     pending = {}
@@ -214,7 +265,7 @@ def probe_handshakes(servers, private_key, provider, tunnel_ipv4, timeout=PROBE_
     for s in servers:
         results[s["id"]] = [None]
         try:
-            family, addr = _endpoint(s["endpoint"])
+            family, addr = _endpoint(s["endpoint"], networks)
             dev = Device(provider, private_key)
             dev.wall_offset = time.time() - time.monotonic()
             peer = dev.add_peer(base64.b64decode(s["public_key"]), endpoint=addr,
@@ -363,8 +414,17 @@ class ControlServer:
             conn.close()
 
     def close(self):
+        # shutdown wakes the thread blocked in accept(); a bare close would
+        # leave it waiting on the file descriptor number, which the next
+        # socket opened in this process may reuse (its requests would then
+        # land in this server's queue, which no one reads).
         try:
-            self.sock.close()
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        self.thread.join(2)
+        try:
             os.unlink(self.path)
         except OSError:
             pass
@@ -381,6 +441,64 @@ def load_kill_switch(net_settings, firewall, routing, wan_mtu=None):
     firewall.apply(fw_mod.build_ruleset(plan))
     routing.apply(rt_mod.desired_rules(plan), rt_mod.desired_routes(plan, False))
     return plan
+
+
+# What a reload (SIGHUP: `uci commit vpnspot`, the init script's reload, the
+# web UI and console through it) does with each setting of core/config.py.
+# Live: the table, routes and boot guard are planned again, the tunnel is
+# not touched (net/settings.py: kill switch, DNS redirection and IPv6 are
+# firewall and routing; the LAN devices too). Reconnect: the tunnel itself
+# changes (the interface's MTU; which server), so the supervisor connects
+# again. server_source switches through its own request. The others cannot
+# change in a running agent, or are not the agent's: logged, with why.
+RELOAD_LIVE_NET = ("kill_switch", "dns", "dns_servers", "ipv6", "lan")
+RELOAD_LIVE = ("kill_switch", "dns_mode", "dns_servers", "ipv6_mode", "lan_networks",
+               "report_period_minutes", "checkpoint_minutes")
+RELOAD_RECONNECT = ("region", "server", "mtu")
+RELOAD_RESTART = {
+    "crypto": "the data plane is chosen when the agent starts; "
+              "/etc/init.d/vpnspot restart applies it (the tunnel drops for a moment)",
+    "web_port": "the web UI's address is on the command line the init script "
+                "gives procd, which restarts the agent (or the web process) with it",
+    "web_on_demand": "which web process runs is on the command line the init "
+                     "script gives procd, which restarts the agent with it",
+}
+RELOAD_ELSEWHERE = {
+    "enabled": "the init script's reload starts or stops the agent",
+    "account_email": "used when the router enrolls, not by the running agent",
+    "api_url": "used when the router enrolls (vpnspot enroll); the running agent "
+               "keeps its enrollment's address",
+    "ca_file": "used when the router enrolls (vpnspot enroll); the running agent "
+               "keeps its enrollment's",
+    "partner_id": "used when the router enrolls, not by the running agent",
+    "debug_ttl_default": "read by the web UI and the console when they open a session",
+    "console_enabled": "the console is its own service (the init script starts or stops it)",
+    "console_tty": "read by the console service when it starts",
+    "console_baud": "read by the console service when it starts",
+}
+
+
+def reload_decision(old, new, old_net, new_net):
+    """What a reload must do, from the settings in force and the new ones
+    (core/config.Settings) and their net/settings.py dicts (agent.py's
+    service_net_settings). A dict of lists of keys: "changed" (Settings
+    keys), "replan" (net keys: table, routes and guard again, tunnel
+    untouched), "reconnect" (Settings keys that need a new tunnel),
+    "live" (applied without one: the replan's settings, the accounting
+    periods), "restart" (RELOAD_RESTART), "elsewhere" (RELOAD_ELSEWHERE);
+    and "source": the new server_source when it changed, else None."""
+    changed = [k for k in sorted(new.as_dict()) if getattr(old, k, None) != getattr(new, k)]
+    replan = [k for k in RELOAD_LIVE_NET if old_net.get(k) != new_net.get(k)]
+    reconnect = [k for k in RELOAD_RECONNECT if k in changed]
+    if "mtu" not in reconnect and old_net.get("mtu") != new_net.get("mtu"):
+        reconnect.append("mtu")
+    known = set(RELOAD_LIVE) | set(RELOAD_RECONNECT) | set(RELOAD_ELSEWHERE) | {"server_source"}
+    return {"changed": changed, "replan": replan, "reconnect": reconnect,
+            "live": [k for k in changed if k in RELOAD_LIVE],
+            # A setting nobody classified is not claimed applied: a restart.
+            "restart": [k for k in changed if k not in known],
+            "elsewhere": [k for k in changed if k in RELOAD_ELSEWHERE],
+            "source": new.server_source if "server_source" in changed else None}
 
 
 class ServiceAgent:
@@ -434,6 +552,10 @@ class ServiceAgent:
         self.device = None
         self.private_key = None
         self.stopping = False
+        # SIGHUP only sets the flag; the loop reloads (reload_settings).
+        self.reload_requested = False
+        self.reloads = 0
+        self.last_reload = None
         self.started_at = time.time()
         self.debug = dbg_mod.DebugSession(os.urandom)
         self.next_neighbours = 0.0
@@ -462,7 +584,8 @@ class ServiceAgent:
                 "mode": "service", "started_at": self.started_at, "time": time.time(),
                 "server_source": self.sup.source,
                 "plan": self.plan.as_dict() if self.plan else None,
-                "tunnel_status": self.tunnel_status_path, "reloads": 0,
+                "tunnel_status": self.tunnel_status_path, "reloads": self.reloads,
+                "last_reload": self.last_reload,
                 "supervisor": self.sup.snapshot(now),
                 "enrolled": self.device is not None,
                 "crypto": self.crypto,
@@ -470,9 +593,7 @@ class ServiceAgent:
                 "telemetry": {"queued": len(self.queue.items), "sent": self.reports_sent,
                               "failed_attempts": self.reports_failed,
                               "dropped": self.queue.dropped},
-                "debug_session": {"open": self.debug.is_open(now),
-                                  "expires_in": (self.debug.expires_at - now)
-                                  if self.debug.is_open(now) else None},
+                "debug_session": self.debug.summary(now),
                 "exit_address": self.exit_check.entry(),
                 "events": [{"time": time.time() - h["ago"],
                             "event": "%s -> %s (%s%s)" % (h["from"], h["to"], h["event"],
@@ -502,14 +623,14 @@ class ServiceAgent:
                 self.plan = load_kill_switch(self.net_settings, self.firewall, self.routing,
                                              self._wan_mtu())
             elif a.kind == sv.FETCH_SERVERS:
-                self.dispatch(self._api(lambda: self.sup.servers_fetched(
-                    time.monotonic(), [s._asdict() for s in self.client.servers()])))
+                self.sup.networks = self._router_networks()
+                self.dispatch(self._api(self._fetch_servers))
             elif a.kind == sv.REGISTER_KEY:
                 pub = base64.b64encode(public_key(self.provider, self.private_key)).decode()
                 self.dispatch(self._api(lambda: self._registered(self.client.register_key(pub))))
             elif a.kind == sv.PROBE_SERVERS:
                 lat = probe_handshakes(a.servers, self.private_key, self.provider,
-                                       self.sup.addresses["ipv4"])
+                                       self.sup.addresses["ipv4"], networks=self.sup.networks)
                 for sid, ms in sorted(lat.items()):
                     log.info("probe %s: %s", sid, "no answer" if ms[0] is None else "%.1f ms" % ms[0])
                 self.dispatch(self.sup.probed(time.monotonic(), lat))
@@ -524,6 +645,21 @@ class ServiceAgent:
                                        rt_mod.desired_routes(self.plan, False))
             self._log_transitions(time.monotonic())
             self.write_status()
+
+    def _fetch_servers(self):
+        acts = self.sup.servers_fetched(time.monotonic(),
+                                        [s._asdict() for s in self.client.servers()])
+        for problem in self.sup.refused:
+            # One line per refused entry: its server, its field, what is wrong.
+            log.warning("server list: refused %s", problem)
+        return acts
+
+    def _router_networks(self):
+        """The router's own prefixes (core/serverlist.py): LAN devices whole,
+        every other address alone."""
+        lan = self.net_settings.get("lan") or ()
+        devices = lan.replace(",", " ").split() if isinstance(lan, str) else list(lan)
+        return serverlist.router_networks(router_interfaces(), devices)
 
     def _registered(self, addresses):
         return self.sup.key_registered_ok(time.monotonic(), {"ipv4": addresses.ipv4,
@@ -805,10 +941,7 @@ class ServiceAgent:
             return {"lan": old, "changed": False, "source": "configuration"}
         self.net_settings["lan"] = " ".join(new)
         if self.plan is not None:
-            self.plan = st_mod.plan_from_config(self.net_settings, self.conf, self._wan_mtu())
-            self.firewall.apply(fw_mod.build_ruleset(self.plan))
-            self.routing.apply(rt_mod.desired_rules(self.plan),
-                               rt_mod.desired_routes(self.plan, self.plane is not None))
+            self.replan()
         log.info("LAN devices now %s (were %s)", ", ".join(new), ", ".join(old))
         out = {"lan": new, "changed": True, "source": "configuration"}
         sync = getattr(self, "sync_guard", None)       # net/guard.py, where installed
@@ -818,6 +951,122 @@ class ServiceAgent:
             except ValueError as e:
                 out["guard"] = str(e)
         return out
+
+    def replan(self):
+        """The table and routes again for net_settings as they are now, the
+        running tunnel kept (firewall first, as at boot): the "kill_switch"
+        and "lan_reload" requests and a reload share this."""
+        self.plan = st_mod.plan_from_config(self.net_settings, self.conf, self._wan_mtu())
+        self.firewall.apply(fw_mod.build_ruleset(self.plan))
+        self.routing.apply(rt_mod.desired_rules(self.plan),
+                           rt_mod.desired_routes(self.plan, self.plane is not None))
+
+    # -- reload (SIGHUP) ------------------------------------------------------
+
+    # agent.py: previous LAN devices -> (Settings, net settings, problems),
+    # read as at start; raises ValueError (a ConfigError naming the line),
+    # DriverError or OSError when they cannot be used. None: nothing to read.
+    settings_source = None
+
+    def _on_hup(self, signum, frame):
+        # Async-signal-safe: only a flag; the loop does the work.
+        self.reload_requested = True
+
+    def reload_settings(self):
+        """SIGHUP: the settings files read again, as at start, and applied
+        without dropping the tunnel where they allow (reload_decision): the
+        table and routes, the boot guard, the LAN devices; a new tunnel
+        only for what the tunnel itself is made of. Unusable settings
+        change nothing: the ones in force stay, kill switch included.
+        Returns (and keeps in agent.json's "last_reload") what happened."""
+        now = time.monotonic()
+        self.reloads += 1
+        if self.settings_source is None:
+            self.last_reload = {"time": time.time(), "ok": False,
+                                "error": "no settings files to read (started without them)"}
+            log.warning("reload: %s", self.last_reload["error"])
+            return self.last_reload
+        try:
+            settings, net, problems = self.settings_source(self.guard_lan())
+        except (ValueError, DriverError, OSError) as e:
+            self.last_reload = {"time": time.time(), "ok": False, "error": str(e)}
+            log.error("settings not reloaded: %s; the settings in force stay (kill switch %s)",
+                      e, "on" if self.net_settings.get("kill_switch") == "on" else "off")
+            return self.last_reload
+        for p in problems:
+            log.warning("%s", p)
+        d = reload_decision(self.settings, settings, self.net_settings, net)
+        old_settings, old_net = self.settings, dict(self.net_settings)
+        self.settings = settings
+        old_lan = self.net_settings["lan"]
+        self.net_settings.update(net)
+        if d["replan"] and self.plan is not None:
+            try:
+                self.replan()
+            except (fw_mod.FirewallError, rt_mod.RoutingError) as e:
+                # nft refused the new table (one transaction: the old one
+                # stays); the settings in force stay with it.
+                self.settings = old_settings
+                self.net_settings.clear()
+                self.net_settings.update(old_net)
+                self.replan()
+                self.last_reload = {"time": time.time(), "ok": False, "error": str(e)}
+                log.error("settings not reloaded: %s; the settings in force stay", e)
+                return self.last_reload
+            log.info("reload: table and routes for %s (tunnel kept)", ", ".join(d["replan"]))
+        for key in d["restart"]:
+            log.warning("%s changed: not applied by a reload: %s", key,
+                        RELOAD_RESTART.get(key, "the agent reads it when it starts; "
+                                                "/etc/init.d/vpnspot restart applies it"))
+        for key in d["elsewhere"]:
+            log.info("%s changed: %s", key, RELOAD_ELSEWHERE[key])
+        self.acc.checkpoint_interval = settings.checkpoint_minutes * 60
+        if "period" not in self.report_timing:
+            self.acc.period = settings.report_period_minutes * 60
+        if self.net_settings["lan"] != old_lan:
+            log.info("LAN devices now %s (were %s)", ", ".join(net["lan"].split()),
+                     ", ".join(old_lan.split()))
+        guard = None
+        try:
+            guard = self.sync_guard()
+        except ValueError as e:
+            guard = str(e)
+        reconnected = self._reload_tunnel(now, d)
+        self.last_reload = {"time": time.time(), "ok": True, "changed": d["changed"],
+                            "live": d["live"], "reconnect": reconnected,
+                            "restart": d["restart"], "guard": guard}
+        log.info("settings reloaded: %s; tunnel %s",
+                 ", ".join(d["changed"]) or "nothing changed",
+                 "connecting again (%s)" % ", ".join(reconnected) if reconnected else "kept")
+        return self.last_reload
+
+    def _reload_tunnel(self, now, d):
+        """The tunnel after a reload: server_source switched through its
+        request's path; region, server or MTU changed: the supervisor
+        connects again (unless the household disconnected, or there is no
+        tunnel yet: the next one uses them). The keys it acted on."""
+        if d["source"] is not None and d["source"] != self.sup.source:
+            # As the "server_source" request does once the web UI saved it
+            # (the loader already applied the provider's lock).
+            if d["source"] == sv.SOURCE_OWN:
+                self.dispatch(self._use_own(now))
+            else:
+                self._use_vpnspot(now)
+            return ["server_source"]
+        self.sup.region, self.sup.pinned = self.settings.region, self.settings.server
+        keys = [k for k in d["reconnect"]
+                if self.sup.source == sv.SOURCE_VPNSPOT or k == "mtu"]
+        if not keys or self.sup.state == sv.DISCONNECTED:
+            return []
+        if keys == ["mtu"] and self.plane is None:
+            return []           # no tunnel yet: the next one is built with it
+        if self.sup.source == sv.SOURCE_OWN:
+            self.dispatch(self._use_own(now))
+            return keys
+        if not self.sup.can("connect"):
+            return []           # not enrolled yet: connecting will use them
+        self.dispatch(self.sup.connect(now, self.settings.region, self.settings.server))
+        return keys
 
     def _purge(self, actions):
         for a in actions:
@@ -866,12 +1115,12 @@ class ServiceAgent:
                 if not isinstance(on, bool):
                     raise ValueError("kill_switch takes on: true or false")
                 self.net_settings["kill_switch"] = "on" if on else "off"
-                self.plan = st_mod.plan_from_config(self.net_settings, self.conf, self._wan_mtu())
-                self.firewall.apply(fw_mod.build_ruleset(self.plan))
-                self.routing.apply(rt_mod.desired_rules(self.plan),
-                                   rt_mod.desired_routes(self.plan, self.plane is not None))
+                self.replan()
                 log.info("kill switch %s (changed by the household)", "on" if on else "OFF")
                 return {"ok": True, "kill_switch": on, "guard": self.sync_guard()}
+            if cmd == "reload":
+                # What SIGHUP does, answered: the settings files applied now.
+                return self.reload_settings()
             if cmd == "guard_sync":
                 # kill_switch or dns_mode changed in the web UI or the console
                 # (already written): the boot guard follows the files.
@@ -894,17 +1143,43 @@ class ServiceAgent:
                         "problem": self.sup.own_problem}
             if cmd == "debug_open":
                 ttl = request.get("ttl")
-                token = self.debug.open(now, None if ttl is None else int(ttl))
+                token = self.debug.open(now, None if ttl is None else int(ttl),
+                                        request.get("by") or "command line")
                 path = os.path.join(self.run_dir, DEBUG_TOKEN)
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                 with os.fdopen(fd, "w") as f:
                     f.write(token + "\n")
                 self.next_neighbours = 0.0
                 self._neighbours(now)
-                log.info("debug session opened for %d s", self.debug.expires_at - now)
-                return {"ok": True, "expires_in": self.debug.expires_at - now}
+                log.info("debug session opened from the %s for %d s", self.debug.opened_by,
+                         self.debug.expires_at - now)
+                return {"ok": True, "expires_in": self.debug.expires_at - now, "token": token}
             if cmd == "debug_close":
-                self._purge(self.debug.close(request.get("token"), now))
+                # Any administrator (web UI, console, command line) ends any
+                # session, whoever opened it: ending only deletes.
+                purged = len(self.debug.entries)
+                self._purge(self.debug.end(now))
+                return {"ok": True, "purged": purged}
+            if cmd == "factory_reset":
+                # The console's factory reset: stop now; it waits until this
+                # process is gone before it erases (factoryreset.py), so what
+                # is written on the way out (totals, reports) goes too; procd
+                # then starts a fresh agent.
+                log.info("stopping for a factory reset")
+                self.stopping = True
+                return {"ok": True, "pid": os.getpid()}
+            if cmd == "debug_status":
+                return dict(self.debug.summary(now), ok=True)
+            if cmd == "debug_record":
+                # The console's own detail (endpoints, unfiltered log lines)
+                # joins the session it opened here, so there is one session.
+                self.debug.show(request.get("token"), now)      # its opener only
+                entries = request.get("entries")
+                if not isinstance(entries, list):
+                    raise ValueError("debug_record takes entries: [[category, text], ...]")
+                for entry in entries[:dbg_mod.MAX_ENTRIES]:
+                    if isinstance(entry, list) and len(entry) == 2:
+                        self.debug.record(now, "console " + str(entry[0])[:24], entry[1])
                 return {"ok": True}
             if cmd == "debug_show":
                 entries = self.debug.show(request.get("token"), now)
@@ -961,6 +1236,8 @@ class ServiceAgent:
         import signal
         signal.signal(signal.SIGTERM, self._on_term)
         signal.signal(signal.SIGINT, self._on_term)
+        # procd's reload sends SIGHUP; its default action would end the agent.
+        signal.signal(signal.SIGHUP, self._on_hup)
         now = time.monotonic()
         self.dispatch(self.sup.boot(now))          # the kill switch, before anything else
         self._purge(self.debug.boot())             # nothing of an earlier session survives
@@ -974,11 +1251,18 @@ class ServiceAgent:
         if getattr(self.settings, "server_source", sv.SOURCE_VPNSPOT) == sv.SOURCE_OWN:
             self.dispatch(self._use_own(time.monotonic()))
         else:
-            self.dispatch(self.sup.killswitch_loaded(time.monotonic(), self.device is not None,
-                                                     self._last_good()))
+            self.sup.networks = self._router_networks()
+            acts = self.sup.killswitch_loaded(time.monotonic(), self.device is not None,
+                                              self._last_good())
+            for problem in self.sup.refused:
+                log.warning("not using the saved server: %s", problem)
+            self.dispatch(acts)
         last_saved = self.sup.last_good
         try:
             while not self.stopping:
+                if self.reload_requested:
+                    self.reload_requested = False
+                    self.reload_settings()
                 now = time.monotonic()
                 self._drain(now)
                 if self.sup.state == sv.NOT_ENROLLED:
@@ -1039,7 +1323,13 @@ class ServiceAgent:
                               "server is (Endpoint = host:port)" % self.own_path)
         host, port = endpoints[0]
         endpoint = "%s:%d" % ("[%s]" % host if ":" in host else host, port)
-        return sv.own_server(endpoint, conf.interface.dns), text
+        server = sv.own_server(endpoint, conf.interface.dns)
+        self.sup.networks = self._router_networks()
+        problem = serverlist.own_problem(server, self.sup.networks)
+        if problem is not None:
+            raise DriverError("%s: %s; the tunnel must go to a server on the internet side, "
+                              "outside this router and its LAN" % (self.own_path, problem))
+        return server, text
 
     def _use_own(self, now):
         try:

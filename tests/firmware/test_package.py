@@ -326,6 +326,7 @@ procd_set_param() { rec "set_param $*"; }
 procd_close_instance() { rec "close_instance"; }
 procd_add_reload_trigger() { rec "reload_trigger $*"; }
 procd_add_reload_interface_trigger() { rec "interface_trigger $*"; }
+procd_add_config_trigger() { rec "config_trigger $*"; }
 procd_send_signal() { rec "signal $*"; }
 start() { start_service; }
 """
@@ -395,7 +396,47 @@ def test_web_on_demand_off_runs_an_always_on_web_instance_on_the_lan_address(sta
 
 def test_service_triggers_reload_on_config_change_and_wan_events(staging, tmp_path):
     log = run_init(staging, tmp_path, "service_triggers")["procd"]
-    assert log == ["reload_trigger vpnspot", "interface_trigger wan", "interface_trigger wan6"]
+    assert log == ["reload_trigger vpnspot", "interface_trigger wan", "interface_trigger wan6",
+                   # The LAN networks follow network and firewall changes,
+                   # without restarting the agent.
+                   "config_trigger config.change network /usr/bin/vpnspot guard sync",
+                   "config_trigger config.change firewall /usr/bin/vpnspot guard sync"]
+
+
+GUEST_NETWORK = "\nconfig interface 'guest'\n\toption device 'br-guest'\n\toption proto 'static'\n"
+GUEST_FIREWALL = ("\nconfig zone\n\toption name 'guest'\n\tlist network 'guest'\n"
+                  "\nconfig forwarding\n\toption src 'guest'\n\toption dest 'wan'\n")
+
+
+def run_hotplug(root, tmp_path, interface, action):
+    """The installed iface hotplug script as netifd runs it, its absolute
+    paths pointed into the staging root (the service counts as enabled)."""
+    script = (root / "etc/hotplug.d/iface/90-vpnspot").read_text()
+    script = script.replace("[ -x /etc/init.d/vpnspot ] || exit 0", ":")
+    script = script.replace("/etc/init.d/vpnspot enabled || exit 0", ":")
+    script = script.replace(". /usr/share/vpnspot/functions.sh",
+                            '. "${IPKG_INSTROOT}/usr/share/vpnspot/functions.sh"')
+    (tmp_path / "hotplug.sh").write_text(script)
+    return run_sh(root, 'INTERFACE=%s ACTION=%s sh "%s"' % (interface, action, tmp_path / "hotplug.sh"),
+                  tmp_path)
+
+
+def test_a_guest_network_coming_up_is_put_in_the_boot_guard(staging, tmp_path):
+    with open(staging / "etc/config/network", "a") as f:
+        f.write(GUEST_NETWORK)
+    with open(staging / "etc/config/firewall", "a") as f:
+        f.write(GUEST_FIREWALL)
+    assert run_hotplug(staging, tmp_path, "loopback", "ifup")["nft"] == []
+    assert run_hotplug(staging, tmp_path, "guest", "ifupdate")["nft"] == []
+    out = run_hotplug(staging, tmp_path, "guest", "ifup")
+    assert "-f -" in out["nft"]
+    added = 'add element inet vpnspot_guard lan_devices { "br-guest", "br-lan" }'
+    assert added in (tmp_path / "log/nft.input").read_text()
+    assert added in (staging / "etc/vpnspot/guard.d/lan-devices.nft").read_text()
+    # The WAN coming up re-syncs too; the devices stay (written once: flash).
+    before = (staging / "etc/vpnspot/guard.d/lan-devices.nft").stat().st_mtime_ns
+    assert "-f -" in run_hotplug(staging, tmp_path, "wan", "ifupdate")["nft"]
+    assert (staging / "etc/vpnspot/guard.d/lan-devices.nft").stat().st_mtime_ns == before
 
 
 def test_reload_updates_instances_and_signals_the_running_agent(staging, tmp_path):
@@ -420,6 +461,23 @@ def test_console_instance_uses_the_configured_serial_port_when_switched_on(stagi
     (staging / "etc/config/vpnspot").write_text(text)
     log = run_init(staging, tmp_path, "start_service")["procd"]
     assert "set_param command /usr/bin/vpnspot console --tty /dev/ttyS1" in log
+
+
+@pytest.mark.parametrize("damage", ["no console section", "no /etc/config/vpnspot"])
+def test_console_stays_off_when_its_setting_is_missing(staging, tmp_path, damage):
+    # Missing means what the package ships: off, in the init script as in
+    # core/config.py (the agent's and the console's reading).
+    conf = staging / "etc/config/vpnspot"
+    if damage == "no console section":
+        conf.write_text(conf.read_text().split("config console")[0])
+        text = conf.read_text()
+    else:
+        conf.unlink()
+        text = None
+    assert config.load(text).console_enabled is False
+    log = run_init(staging, tmp_path, "start_service")["procd"]
+    assert "open_instance agent" in log
+    assert "open_instance console" not in log
 
 
 def test_kill_switch_off_removes_the_guard_now_and_for_later_firewall_reloads(staging, tmp_path):
@@ -527,6 +585,21 @@ def test_uci_defaults_declares_the_tunnel_to_netifd_and_fw4(staging, tmp_path):
     assert fw.sections("forwarding")[0].get("dest") == "wan"
     original = open(os.path.join(FIXTURES, "firewall")).read()
     assert (staging / "etc/config/firewall").read_text().startswith(original)
+
+
+def test_uci_defaults_lets_every_zone_forwarding_to_the_wan_into_the_tunnel(staging, tmp_path):
+    # A guest network made before VPN Spot was installed: its zone forwards
+    # to wan only, so fw4 would keep its traffic out of the tunnel.
+    with open(staging / "etc/config/firewall", "a") as f:
+        f.write(GUEST_FIREWALL)
+    run_sh(staging, '. "${IPKG_INSTROOT}/etc/uci-defaults/90-vpnspot"', tmp_path)
+    from vpnspot_router.core import uci
+    fw = uci.parse((staging / "etc/config/firewall").read_text())
+    into = sorted((f.get("src"), f.ref) for f in fw.sections("forwarding") if f.get("dest") == "vpnspot")
+    assert into == [("guest", "vpnspot_guest"), ("lan", "vpnspot_lan")]
+    before = snapshot(staging)
+    run_sh(staging, '. "${IPKG_INSTROOT}/etc/uci-defaults/90-vpnspot"', tmp_path)
+    assert snapshot(staging) == before
 
 
 def test_uci_defaults_run_twice_changes_nothing_the_second_time(staging, tmp_path):
