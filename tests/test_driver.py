@@ -331,3 +331,158 @@ def test_the_old_tunnels_last_status_never_marks_the_next_one_connected(tmp_path
     agent.plane.handshake = time.time()      # now it has one
     agent._observe(time.monotonic())
     assert agent.sup.state == sv.CONNECTED
+
+
+# -- the provider's server list passes core/serverlist.py ----------------------
+
+class ListProvider(LabProvider):
+    """The provider answering with the given server entries."""
+
+    def __init__(self, servers):
+        super().__init__()
+        self.entries = servers
+
+    def servers(self):
+        self.calls.append("servers")
+        return list(self.entries)
+
+
+def lab_server(sid, load, dns, endpoint="203.0.113.10:51820"):
+    return Server(sid, "europe", "NL", "Amsterdam", "%s.vpnspot.test" % sid, endpoint, key(9),
+                  load, False, dns)
+
+
+def vpnspot_agent(tmp_path, monkeypatch, servers):
+    agent = make_agent(tmp_path, household="config vpnspot 'main'\n")
+    agent.client = ListProvider(servers)
+    monkeypatch.setattr(driver.ServiceAgent, "_make_client", lambda self: None)
+    monkeypatch.setattr(driver, "probe_handshakes",
+                        lambda servers, *a, **k: {s["id"]: [4.0] for s in servers})
+    return agent
+
+
+def test_a_malformed_dns_value_in_the_list_no_longer_makes_the_agent_exit(tmp_path, monkeypatch,
+                                                                         caplog):
+    """The least loaded server (chosen first) has DNS '1.2.3', which the API
+    schema's pattern lets through: the agent used to raise out of dispatch
+    (wgconf.ConfigError) and exit, and procd respawned it into the same list.
+    Now that entry is refused with one log line and the other is used."""
+    agent = vpnspot_agent(tmp_path, monkeypatch, [lab_server("bad-dns", 0, ["1.2.3"]),
+                                                  lab_server("ams-gw", 50, ["10.77.0.1"])])
+    with caplog.at_level("WARNING", logger="vpnspot.agent"):
+        agent.dispatch(agent.sup.killswitch_loaded(time.monotonic(), True))
+    (conf,) = started(agent)
+    assert conf.interface.dns == ["10.77.0.1"] and agent.sup.current["id"] == "ams-gw"
+    lines = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert lines == ["server list: refused server bad-dns: dns: '1.2.3' is not an IPv4 address"]
+    assert "dnat ip to 10.77.0.1:53" in agent.firewall.text
+
+
+def test_a_list_of_only_unsafe_servers_leaves_no_tunnel_and_retries_later(tmp_path, monkeypatch,
+                                                                         caplog):
+    monkeypatch.setattr(driver, "router_interfaces",
+                        lambda: [("br-lan", "192.168.77.1/24"), ("wan", "198.51.100.2/24")])
+    bad = [lab_server("zero-dns", 0, ["0.0.0.0"]),
+           lab_server("loopback", 0, ["10.77.0.1"], endpoint="127.0.0.1:51820"),
+           lab_server("in-lan", 0, ["10.77.0.1"], endpoint="192.168.77.20:51820"),
+           lab_server("lan-dns", 0, ["192.168.77.1"]),
+           lab_server("port-0", 0, ["10.77.0.1"], endpoint="203.0.113.10:0"),
+           lab_server("link-local", 0, ["10.77.0.1"], endpoint="169.254.7.7:51820")]
+    agent = vpnspot_agent(tmp_path, monkeypatch, bad)
+    with caplog.at_level("WARNING", logger="vpnspot.agent"):
+        agent.dispatch(agent.sup.killswitch_loaded(time.monotonic(), True))
+    assert started(agent) == [] and agent.sup.state == sv.BACKOFF
+    assert agent.sup.api_problem.startswith("the provider listed no usable server (6 refused")
+    lines = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert [l.split(":")[1] for l in lines] == [" refused server zero-dns", " refused server loopback",
+                                                " refused server in-lan", " refused server lan-dns",
+                                                " refused server port-0",
+                                                " refused server link-local"]
+    assert "inside the router's own network 192.168.77.0/24" in lines[2]
+    assert "192.168.77.1 is inside the router's own network" in lines[3]
+    # The kill switch holds: LAN traffic is dropped, not sent anywhere.
+    assert 'counter drop comment "vpnspot kill switch"' in agent.firewall.text
+
+
+def test_an_endpoint_name_that_resolves_into_the_router_is_not_probed(monkeypatch):
+    answers = {"gw.vpnspot.test": "127.0.0.1", "lan.vpnspot.test": "192.168.77.5",
+               "ok.vpnspot.test": "203.0.113.10"}
+    monkeypatch.setattr(driver.socket, "getaddrinfo", lambda host, port, *a: [
+        (driver.socket.AF_INET, driver.socket.SOCK_DGRAM, 17, "", (answers[host], port))])
+    lan = [(4, 0xC0A84D00, 24)]
+    for name, words in (("gw", "127.0.0.1 is a loopback address"),
+                        ("lan", "192.168.77.5 is inside the router's own network 192.168.77.0/24")):
+        try:
+            driver._endpoint("%s.vpnspot.test:51820" % name, lan)
+        except ValueError as e:
+            assert str(e) == "endpoint %s.vpnspot.test:51820 resolves to %s" % (name, words)
+        else:
+            raise AssertionError("%s was accepted" % name)
+    assert driver._endpoint("ok.vpnspot.test:51820", lan) == (driver.socket.AF_INET,
+                                                             ("203.0.113.10", 51820))
+
+
+def test_an_own_server_inside_the_lan_cannot_be_used_and_says_why(tmp_path, monkeypatch):
+    monkeypatch.setattr(driver, "router_interfaces", lambda: [("br-lan", "192.168.77.1/24")])
+    agent = make_agent(tmp_path, conf=OWN_CONF.replace("203.0.113.10:51820", "192.168.77.9:51820"))
+    agent.dispatch(agent._use_own(time.monotonic()))
+    assert agent.sup.state == sv.NEEDS_ATTENTION and started(agent) == []
+    assert ("Endpoint: '192.168.77.9:51820': 192.168.77.9 is inside the router's own network "
+            "192.168.77.0/24") in agent.sup.own_problem
+    # A server on the network upstream of the router (private, not the LAN) is fine.
+    FileStore(os.path.join(agent.state_dir, driver.OWN_CONFIG)).write(
+        OWN_CONF.replace("203.0.113.10:51820", "192.168.1.5:51820").encode())
+    agent.dispatch(agent._use_own(time.monotonic()))
+    assert agent.sup.state == sv.CONNECTING and started(agent)[-1].peers[0].endpoint == (
+        "192.168.1.5", 51820)
+
+
+# -- dns_mode custom: the household's servers, through the tunnel ---------------
+
+def test_dns_mode_custom_reaches_the_plan_as_the_households_servers_not_off(monkeypatch):
+    """The UCI setting used to be mapped to "off" exactly like isp: every LAN
+    name went to the ISP. Now the plan sends LAN DNS to the household's
+    first server of each family, through the tunnel."""
+    from vpnspot_router import agent as agent_mod
+    from vpnspot_router.net import settings as st_mod
+    monkeypatch.setattr(driver, "router_interfaces", lambda: [("br-lan", "192.168.77.1/24"),
+                                                              ("wan", "198.51.100.2/24")])
+    settings = core_config.load("config vpnspot 'main'\n\toption dns_mode 'custom'\n"
+                                "\tlist dns_servers '203.0.113.130'\n\tlist dns_servers 'fd77:200::80'\n")
+    net = agent_mod.service_net_settings(settings, ["br-lan"], "wan", "vpnspot0")
+    assert net["dns"] == "custom" and net["dns_servers"] == "203.0.113.130 fd77:200::80"
+    from vpnspot_router.core.wgconf import parse
+    conf = parse(OWN_CONF, "a VPN Spot server's tunnel (DNS 10.77.0.1, fd77:77::1)")
+    text = fw_mod.build_ruleset(st_mod.plan_from_config(net, conf))
+    assert "dnat ip to 203.0.113.130:53" in text and "dnat ip6 to [fd77:200::80]:53" in text
+    assert "dnat ip to 10.77.0.1:53" not in text
+    # isp leaves LAN DNS alone; tunnel uses the server's resolver.
+    isp = core_config.load("config vpnspot 'main'\n\toption dns_mode 'isp'\n")
+    assert agent_mod.service_net_settings(isp, ["br-lan"], "wan", "vpnspot0")["dns"] == "off"
+
+
+def test_a_household_dns_server_on_the_router_or_its_lan_is_refused_and_its_dns_dropped(
+        monkeypatch, caplog):
+    """DNAT'ed to the router itself, a query would be answered by the
+    router's own resolver, which asks upstream over the WAN: such a server
+    is left out with an error naming the option, and LAN DNS of its family
+    is dropped rather than sent anywhere else."""
+    from vpnspot_router import agent as agent_mod
+    from vpnspot_router.core.wgconf import parse
+    from vpnspot_router.net import settings as st_mod
+    monkeypatch.setattr(driver, "router_interfaces", lambda: [("br-lan", "192.168.77.1/24"),
+                                                              ("wan", "198.51.100.2/24")])
+    settings = core_config.load("config vpnspot 'main'\n\toption dns_mode 'custom'\n"
+                                "\tlist dns_servers '192.168.77.1'\n\tlist dns_servers '198.51.100.2'\n"
+                                "\tlist dns_servers 'fd77:200::80'\n")
+    with caplog.at_level("ERROR", logger="vpnspot.agent"):
+        net = agent_mod.service_net_settings(settings, ["br-lan"], "wan", "vpnspot0")
+    assert net["dns"] == "custom" and net["dns_servers"] == "fd77:200::80"
+    lines = [r.getMessage() for r in caplog.records]
+    assert [l.split(";")[0] for l in lines] == [
+        "dns_servers: 192.168.77.1 is inside the router's own network 192.168.77.0/24",
+        "dns_servers: 198.51.100.2 is the router's own address"]
+    text = fw_mod.build_ruleset(st_mod.plan_from_config(net, parse(OWN_CONF, "t.conf")))
+    assert "dnat ip to" not in text and "dnat ip6 to [fd77:200::80]:53" in text
+    assert ('iifname "br-lan" meta nfproto ipv4 meta l4proto { tcp, udp } th dport 53 counter drop '
+            'comment "vpnspot dns without tunnel resolver"') in text

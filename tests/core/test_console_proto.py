@@ -148,3 +148,11 @@ def test_json_framing_is_one_ascii_line_with_id_status_data_then_the_prompt():
 def test_help_lines_fit_80_columns():
     for line in proto.help_lines() + proto.help_lines("config"):
         assert len(line) <= 79, line
+
+
+def test_help_for_config_says_plainly_what_each_dns_mode_does():
+    text = " ".join(" ".join(proto.help_lines("config set")).split())
+    assert "dns_mode tunnel: names are resolved by VPN Spot's resolver, through the tunnel" in text
+    assert "dns_mode custom: names are resolved by your own dns_servers, through the tunnel" in text
+    assert ("dns_mode isp: names are resolved by your internet provider, outside the tunnel: "
+            "it sees every name") in text

@@ -51,7 +51,9 @@ MARKER_NAME = "privacy-marker-q7.site.vpnspot.test"
 class Service:
     """Household + reference provider + the agent in UCI mode."""
 
-    def __init__(self, lab):
+    def __init__(self, lab, unsafe_servers=()):
+        """unsafe_servers: entries the provider lists before the lab's two
+        gateways (the agent must refuse them and keep the rest)."""
         missing = T.missing_tools()
         if missing:
             pytest.fail("service lab tests cannot run: missing tools %s" % ", ".join(missing),
@@ -75,6 +77,7 @@ class Service:
              "public_key": self.house.gw2.public_key, "load": 30, "ipv6": True,
              "dns": [T.GW_TUNNEL]},
         ]
+        servers = [dict(servers[0], **entry) for entry in unsafe_servers] + servers
         with open(os.path.join(base, "servers.json"), "w") as f:
             json.dump(servers, f)
         self.provider = lab.popen("wan", [
@@ -566,3 +569,50 @@ def test_a_full_run_tells_the_provider_nothing_and_keeps_nothing_outside_a_debug
     hits = scan(items, markers)
     print(tally_text("after close and expiry, everywhere incl. the runtime dir", items, hits))
     assert not hits
+
+
+def test_unsafe_server_entries_are_refused_one_log_line_each_and_never_contacted(lab):
+    """The provider's list names servers at a LAN device, at the router's own
+    WAN address, with DNS 0.0.0.0 and with a malformed DNS value (which the
+    API schema lets through and which used to make the agent exit), all
+    less loaded than the good ones. The agent refuses each with one log line
+    naming server and field, connects to a good gateway, and sends nothing
+    to the refused endpoints: a listener on the LAN device's port 51820
+    would see a probe's handshake initiation (it did before the check)."""
+    unsafe = [{"id": "lan-host", "load": 0, "endpoint": "%s:%d" % (T.LAN_CLIENT, T.GW_PORT)},
+              {"id": "router-itself", "load": 0, "endpoint": "%s:%d" % (T.ROUTER_WAN, T.GW_PORT)},
+              {"id": "zero-dns", "load": 0, "dns": ["0.0.0.0"]},
+              {"id": "bad-dns", "load": 0, "dns": ["1.2.3"]}]
+    service = Service(lab, unsafe_servers=unsafe)
+    listener = lab.popen("lan", [sys.executable, "-c", (
+        "import socket, sys\n"
+        "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+        "s.bind(('0.0.0.0', %d))\n"
+        "print('listening', flush=True)\n"
+        "while True:\n"
+        "    data, src = s.recvfrom(2048)\n"
+        "    print('got %%d bytes from %%s' %% (len(data), src[0]), flush=True)\n" % T.GW_PORT)])
+    netns.wait_for(lambda: "listening" in lab.read_log(listener), timeout=10,
+                   what="the LAN device's UDP listener")
+    try:
+        service.enroll()
+        capture = service.house.start_capture(api=[(API_ADDR, API_PORT)])
+        service.start_agent()
+        status = service.status()
+        assert status["supervisor"]["server"] in ("ams-gw", "ams-gw2"), status["supervisor"]
+        refused = [l for l in lab.read_log(service.agent).splitlines() if "server list: refused" in l]
+        assert [re.search(r"refused server ([a-z-]+): ([a-z_]+):", l).groups() for l in refused] == [
+            ("lan-host", "endpoint"), ("router-itself", "endpoint"), ("zero-dns", "dns"),
+            ("bad-dns", "dns")], refused
+        assert "192.168.77.10 is inside the router's own network 192.168.77.0/24" in refused[0]
+        assert "198.51.100.2 is the router's own address" in refused[1]
+        assert sorted(status["supervisor"]["servers_refused"])[0].startswith("server bad-dns: dns:")
+        assert service.agent.poll() is None
+        tally = capture.stop()
+        from vpnspot_router.lab import pcap
+        print("\n[unsafe server entries] " + pcap.tally_text(tally))
+        assert tally["leaked"] == 0, tally["leak_examples"]
+        assert "got " not in lab.read_log(listener), lab.read_log(listener)
+    finally:
+        service.stop()
+
