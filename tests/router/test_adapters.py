@@ -88,7 +88,7 @@ def test_the_agent_refuses_a_bad_settings_file_and_changes_nothing(house):
     proc = house.vpnspot("agent", "--wg-config", house.wg_config, "--settings", house.settings,
                          "--run-dir", house.run_dir)
     assert proc.returncode == 2
-    assert "settings:3: dns: 'isp' is not one of tunnel | off" in proc.stderr, proc.stderr
+    assert "settings:3: dns: 'isp' is not one of tunnel | custom | off" in proc.stderr, proc.stderr
     assert house.lab.run("router", "nft", "list", "table", "inet", "vpnspot", check=False).returncode != 0
     assert not os.path.exists(os.path.join(house.run_dir, "agent.json"))
 
