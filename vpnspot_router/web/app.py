@@ -176,6 +176,16 @@ def app(backend, config, clock=time.monotonic):
         if s is not None:
             return s
         s = sessions.get(session_cookie())
+        if s is not None and s.authenticated and s.password_id != passwords.identity():
+            # The password it signed in with was erased (a factory reset)
+            # or replaced: signed out, as by /logout.
+            if s.debug_token:
+                try:
+                    backend.close_debug()
+                except BackendError:
+                    pass
+            sessions.drop(s)
+            s = None
         if s is None:
             s = sessions.new()
             set_cookie(s)
@@ -384,7 +394,7 @@ def app(backend, config, clock=time.monotonic):
                     passwords.create(password)
                 except security.AlreadySet:
                     return already_set()
-                s = sessions.rotate(session())
+                s = sessions.rotate(session(), passwords.identity())
                 bottle.request.environ["vpnspot.session"] = s
                 set_cookie(s)
                 # A router enrolled before (the `vpnspot enroll` command, a
@@ -414,7 +424,7 @@ def app(backend, config, clock=time.monotonic):
             if right is None:
                 status = 429
             elif right:
-                s = sessions.rotate(session())
+                s = sessions.rotate(session(), passwords.identity())
                 bottle.request.environ["vpnspot.session"] = s
                 set_cookie(s)
                 return bottle.redirect(wizard_target() or "/status", 303)

@@ -57,7 +57,7 @@ import sys
 import threading
 import time
 
-from vpnspot_router.store import FileStore
+from vpnspot_router.store import SOURCE_FILE, FileStore
 
 COOKIE_NAME = "vpnspot_session"
 PASSWORD_FILE = "web-admin.json"
@@ -159,27 +159,66 @@ def _validate_record(data):
 
 
 class PasswordStore:
-    """The admin password record on flash (None in memory_only mode until set)."""
+    """The admin password record on flash (None in memory_only mode until set).
+
+    The file is the truth, not this copy: every check first compares the
+    file's os.stat (inode, mtime, ctime, size; one stat call) with the one
+    the copy was read from, and reads it again when they differ. A record
+    removed (a factory reset, by hand) is no password at once, so the
+    first-run page is offered and the old password no longer signs in; a
+    record written by another process is the one checked. identity() names
+    the record (not the file's timestamps): a session remembers it at
+    sign-in and is signed out when it changes (Session.password_id)."""
 
     def __init__(self, state_dir, memory_only=False):
         self.memory_only = memory_only
         self.record = None
+        self.ident = None
+        self.stamp = None           # os.stat of the file self.record was read from
         self.store = None
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()        # create(): one at a time
+        self.reading = threading.Lock()     # _follow(): one read at a time
         if not memory_only:
             os.makedirs(state_dir, mode=0o700, exist_ok=True)
             self.store = FileStore(os.path.join(state_dir, PASSWORD_FILE))
-            self._load()
+            self._follow()
 
-    def _load(self):
-        result = self.store.read(_validate_record)
-        if result.data:
-            self.record = json.loads(result.data)
+    def _stat(self):
+        try:
+            st = os.stat(self.store.path)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
+
+    def _follow(self):
+        """Bring the copy in step with the file (stat first, then read: a
+        file changed in between is read again at the next check)."""
+        if self.store is None:
+            return
+        with self.reading:
+            stamp = self._stat()
+            if stamp is not None and stamp == self.stamp:
+                return
+            record = None
+            if stamp is not None:
+                result = self.store.read(_validate_record)
+                if result.data:
+                    record = json.loads(result.data)
+                if result.source != SOURCE_FILE:
+                    stamp = None        # moved aside or restored: stat again next time
+            self._take(record, stamp)
+
+    def _take(self, record, stamp):
+        self.record, self.ident, self.stamp = record, record_identity(record), stamp
 
     def is_set(self):
-        if self.record is None and self.store is not None and os.path.exists(self.store.path):
-            self._load()                # made by another process since this one started
+        self._follow()
         return self.record is not None
+
+    def identity(self):
+        """The current record's identity (None: no password set)."""
+        self._follow()
+        return self.ident
 
     def create(self, password):
         """The first password. Raises AlreadySet, and writes nothing, when a
@@ -188,19 +227,32 @@ class PasswordStore:
             if self.is_set():
                 raise AlreadySet()
             record = hash_password(password)
-            if self.store is not None:
-                data = json.dumps(record).encode() + b"\n"
-                try:
-                    _create_exclusive(self.store.path, data)
-                except FileExistsError:
-                    self._load()
-                    raise AlreadySet()
-                # The copy FileStore.read falls back to if the record is damaged.
-                self.store._atomic_write(self.store.last_good, data)
-            self.record = record
+            if self.store is None:
+                self._take(record, None)
+                return
+            data = json.dumps(record).encode() + b"\n"
+            try:
+                _create_exclusive(self.store.path, data)
+            except FileExistsError:
+                self._follow()
+                raise AlreadySet()
+            # The copy FileStore.read falls back to if the record is damaged.
+            self.store._atomic_write(self.store.last_good, data)
+            self._follow()
 
     def verify(self, password):
-        return self.record is not None and verify_password(self.record, password)
+        self._follow()
+        record = self.record
+        return record is not None and verify_password(record, password)
+
+
+def record_identity(record):
+    """A short name of one password record (its salt and hash: a new record,
+    even of the same password, has a new random salt); None for no record."""
+    if not record:
+        return None
+    return hashlib.sha256(("%s:%s" % (record.get("salt"), record.get("hash"))).encode()
+                          ).hexdigest()[:32]
 
 
 def _create_exclusive(path, data):
@@ -313,6 +365,7 @@ class Session:
         self.created = now
         self.last_seen = now
         self.authenticated = False
+        self.password_id = None     # PasswordStore.identity() it signed in with
         self.flash = []             # (kind, text) shown once on the next page
         self.debug_token = None
 
@@ -360,12 +413,15 @@ class Sessions:
             self.by_id[s.sid] = s
             return s
 
-    def rotate(self, session):
+    def rotate(self, session, password_id=None):
         """A new, signed-in id for the same person (on sign-in), so an id
-        planted before sign-in is worthless after it."""
+        planted before sign-in is worthless after it. `password_id`: the
+        identity of the password record it signed in with; the session is
+        signed in only while that record is the one in force (app.session)."""
         with self.lock:
             self.by_id.pop(session.sid, None)
         fresh = self.new(authenticated=True)
+        fresh.password_id = password_id
         fresh.flash = session.flash
         return fresh
 
@@ -469,7 +525,8 @@ def save_state(path, sessions, lockout):
     """Write the sessions and the lockout to `path` (0600, atomic rename)."""
     with sessions.lock:
         items = [{"sid": s.sid, "csrf": s.csrf, "created": s.created, "last_seen": s.last_seen,
-                  "authenticated": s.authenticated, "flash": [list(f) for f in s.flash],
+                  "authenticated": s.authenticated, "password_id": s.password_id,
+                  "flash": [list(f) for f in s.flash],
                   "debug_token": s.debug_token} for s in sessions.by_id.values()]
     with lockout.lock:
         lock = {"failures": lockout.failures, "lockouts": lockout.lockouts,
@@ -513,6 +570,7 @@ def load_state(path, sessions, lockout):
                 s.csrf = str(item["csrf"])
                 s.last_seen = float(item["last_seen"])
                 s.authenticated = item.get("authenticated") is True
+                s.password_id = item.get("password_id")
                 s.flash = [tuple(f) for f in item.get("flash") or []]
                 s.debug_token = item.get("debug_token")
                 if now - s.last_seen <= SESSION_IDLE and now - s.created <= SESSION_MAX:
