@@ -78,7 +78,7 @@ def test_after_a_factory_reset_the_first_run_page_is_offered_and_takes_a_new_pas
     assert sign_in(web, PASSWORD)[1].status == 401          # the erased one stays out
 
 
-def test_the_old_admins_browser_is_signed_out_by_the_reset(web, admin, places):
+def test_the_old_admins_session_is_signed_out_by_the_reset(web, admin, places):
     assert admin.get("/status").status == 200
     assert admin.get("/api/status").status == 200
     reset(places)
@@ -86,7 +86,7 @@ def test_the_old_admins_browser_is_signed_out_by_the_reset(web, admin, places):
     assert admin.get("/api/status").status == 401
 
 
-def test_the_old_admins_browser_stays_signed_out_after_a_new_password_is_set(web, admin, places):
+def test_the_old_admins_session_stays_signed_out_after_a_new_password_is_set(web, admin, places):
     reset(places)
     newcomer, r = first_password(web, NEW)
     assert r.status == 303, r.text
@@ -220,3 +220,14 @@ def test_a_session_saved_at_an_idle_exit_stays_signed_in_unless_the_record_chang
     admin.app = third
     assert admin.get("/status").location == "/login"
     assert admin.get("/api/status").status == 401
+
+
+def test_a_debug_session_of_the_signed_out_admin_is_ended_as_at_sign_out(web, admin, backend,
+                                                                          places):
+    # Only that browser could see what it records: it does not go on unseen.
+    admin.get("/diagnostics")
+    assert admin.post("/diagnostics/debug/open", {"minutes": "10"}).location == "/diagnostics"
+    assert backend.debug_summary()["open"]
+    reset(places)
+    assert admin.get("/status").location == "/setup/password"
+    assert not backend.debug_summary()["open"]

@@ -309,9 +309,12 @@ def app(backend, config, clock=time.monotonic):
     def page(handler):
         """A page for the signed-in admin; POSTs need the CSRF token."""
         def wrapped(*a, **kw):
+            # The session first: one whose password is gone is signed out
+            # (and its debug session ended) now, not at a later request.
+            signed_in = session().authenticated
             if not passwords.is_set():
                 return bottle.redirect("/setup/password", 303)
-            if not session().authenticated:
+            if not signed_in:
                 return bottle.redirect("/login", 303)
             if bottle.request.method == "POST" and not check_csrf():
                 return refuse_csrf()
@@ -322,7 +325,7 @@ def app(backend, config, clock=time.monotonic):
     def api(handler):
         def wrapped(*a, **kw):
             bottle.response.set_header("Cache-Control", "no-store")
-            if not passwords.is_set() or not session().authenticated:
+            if not session().authenticated or not passwords.is_set():
                 bottle.response.status = 401
                 bottle.response.set_header("Content-Type", "application/json")
                 return json.dumps({"error": "sign in first"})
