@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from vpnspot_router import configstore, driver
+from vpnspot_router import agent as agent_mod, configstore, driver
 from vpnspot_router.console import backend as console_backend
 from vpnspot_router.core import config as core_config
 from vpnspot_router.crypto import default_provider
@@ -58,6 +58,13 @@ class Router:
             data_plane=be.Choice(be.USERSPACE, "test"), backend_factory=lambda name: None,
             report_timing={"first_jitter": 0}, guard=self.guard)
         self.agent.dispatch(self.agent.sup.boot(time.monotonic()))
+
+        def source(previous_lan):
+            # As agent.py's: the settings files read again, for "reload".
+            new, notes = agent_mod.reload_settings(self.paths)
+            return new, dict(NET, **agent_mod.service_net_settings(
+                new, previous_lan, "wan", "vpnspot0")), notes
+        self.agent.settings_source = source
         # agent.json of a live service agent, and its control socket in memory.
         (self.run / "agent.json").write_text(json.dumps(
             {"pid": os.getpid(), "mode": "service", "state": "running"}))
@@ -136,7 +143,8 @@ def test_dns_mode_isp_lets_lan_dns_to_the_router_through_the_guard_and_back(
     assert router.nft.status() == WHOLE
     assert os.listdir(router.state / "guard.d") == []
     if agent == "agent running":
-        assert router.requests == ["guard_sync", "guard_sync"]
+        # The agent's reload applies dns_mode to its table and syncs the guard.
+        assert router.requests == ["reload", "reload"]
 
 
 def test_the_agent_refuses_a_guard_sync_it_cannot_do_and_says_why(tmp_path, monkeypatch):

@@ -131,6 +131,10 @@ def _fake_agent(run):
             asked.append(request)
             if request.get("cmd") == "kill_switch":
                 slot["answer"] = {"ok": True, "kill_switch": request["on"]}
+            elif request.get("cmd") == "reload":
+                # As driver.ServiceAgent.reload_settings answers an MTU change.
+                slot["answer"] = {"ok": True, "changed": ["mtu"], "live": [],
+                                  "reconnect": ["mtu"], "restart": [], "guard": None}
             else:
                 slot["answer"] = {"ok": False, "error": "unexpected request"}
             done.set()
@@ -165,11 +169,13 @@ def test_committing_kill_switch_tells_the_running_agent_at_once(tmp_path):
         on = backend.config_commit()
     finally:
         close()
-    assert asked == [{"cmd": "kill_switch", "on": False}, {"cmd": "kill_switch", "on": True}]
+    assert asked == [{"cmd": "kill_switch", "on": False}, {"cmd": "kill_switch", "on": True},
+                     {"cmd": "reload"}]
     assert off["changes"] == [["kill_switch", "1", "0"]]
     assert off["note"] == "the agent turned the kill switch off now"
-    assert on["note"] == ("the agent turned the kill switch on now; "
-                          "the other changes apply when the agent starts")
+    # The other change reaches the running agent too ("reload"), and the
+    # note says what its answer says.
+    assert on["note"] == "the agent turned the kill switch on now; applied now: mtu"
     assert "option kill_switch '1'" in (tmp_path / "vpnspot").read_text()
 
 
@@ -212,7 +218,8 @@ def test_nothing_is_sent_when_kill_switch_is_unchanged_locked_or_the_commit_refu
         assert locked.config_commit()["note"] == "nothing staged"
     finally:
         close()
-    assert asked == []
+    # Only the MTU change was sent, as a reload; never a kill switch request.
+    assert asked == [{"cmd": "reload"}]
     assert "option kill_switch '0'" not in (tmp_path / "vpnspot").read_text()
 
 

@@ -676,17 +676,10 @@ class RealBackend:
             except ConsoleError as e:
                 notes.append("the kill switch was not changed now (%s); it is %s from the "
                              "agent's next start" % (e, state))
-        elif "dns_mode" in changed:
-            # The boot guard lets LAN DNS to the router through only with
-            # dns_mode isp: the agent syncs it (net/guard.py), else we do.
-            try:
-                self._control({"cmd": "guard_sync"}, NO_SUPERVISOR)
-                notes.append("the agent updated the boot guard now")
-            except Unavailable:
-                notes += [n for n in [self._sync_guard()] if n]
         if "server_source" in changed:
             # Which server the tunnel goes to is switched by the running
-            # agent at once (the web UI sends the same request).
+            # agent at once (the web UI sends the same request), which takes
+            # it into its settings: the reload below does not switch again.
             try:
                 self._control({"cmd": "server_source", "source": new_settings.server_source},
                               NO_SUPERVISOR)
@@ -696,11 +689,37 @@ class RealBackend:
             except ConsoleError as e:
                 notes.append("the agent did not switch now (%s); it reads the file when it "
                              "starts" % e)
+        rest = [c[0] for c in changes if c[0] not in ("kill_switch", "server_source")]
+        if rest:
+            # The running agent reads the files again ("reload", as SIGHUP)
+            # and answers what it applied now and what waits for a restart.
+            from vpnspot_router import applynote
+            try:
+                answer = self._control({"cmd": "reload"}, NO_SUPERVISOR)
+            except Unavailable:
+                answer = None
+            except ConsoleError as e:
+                answer = {"ok": False, "error": str(e)}
+            if answer is None:
+                if "dns_mode" in changed:
+                    # The boot guard lets LAN DNS to the router through only
+                    # with dns_mode isp: with no agent, it follows here.
+                    notes += [n for n in [self._sync_guard()] if n]
+                if notes:
+                    notes.append("the other changes apply when the agent starts")
+            else:
+                done = applynote.summarize(rest, answer)
+                if not answer.get("ok") and "dns_mode" in changed:
+                    try:
+                        self._control({"cmd": "guard_sync"}, NO_SUPERVISOR)
+                    except Unavailable:
+                        notes += [n for n in [self._sync_guard()] if n]
+                if done["problem"]:
+                    notes.append(done["problem"])
+                notes.append(applynote.sentence(done))
         if not notes:
             notes.append(("applying it now is " + NO_SUPERVISOR + "; the agent reads it when "
                           "it starts") if self.supervisor is None else "the agent is applying it")
-        elif changed - {"kill_switch", "server_source"}:
-            notes.append("the other changes apply when the agent starts")
         return {"changes": changes, "saved": self.paths.config_path, "note": "; ".join(notes)}
 
     def _sync_guard(self):

@@ -563,13 +563,20 @@ def app(backend, config, clock=time.monotonic):
         current = backend.settings()
         if bottle.request.method == "POST":
             changes = _settings_changes(current, form)
+            done = None
             try:
                 if changes:
-                    backend.change_settings(changes)
+                    done = backend.change_settings(changes)
             except BackendError as e:
                 error, field = e.message, e.field
             else:
-                flash("ok", "Settings saved." if changes else "Nothing to change.")
+                # What the running router applied now and what waits for a
+                # restart (the real backend's answer; the demo says nothing).
+                note = (done or {}).get("note")
+                if done and done.get("problem"):
+                    flash("error", "Settings saved, but %s." % done["problem"])
+                flash("ok", ("Settings %s." % note) if note else
+                      "Settings saved." if changes else "Nothing to change.")
                 return bottle.redirect("/settings", 303)
         return render("settings.tpl", status=400 if error else 200, title="Settings",
                       active="settings", error=error, field=field, s=current,

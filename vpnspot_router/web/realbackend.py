@@ -6,10 +6,12 @@ NotAvailable or a "not available yet" text; none pretends):
 
   real   settings / change_settings   /etc/config/vpnspot through configstore's
                                       paths and store.FileStore (locks, atomic write);
-                                      a kill switch change is also sent to the running
-                                      agent, which applies it at once; kill_switch and
-                                      dns_mode reach the boot guard (net/guard.py)
-                                      through the agent, or here when none runs
+                                      then the running agent applies it: the kill switch
+                                      by its own request, the rest by "reload" (what it
+                                      applied now, what waits for a restart: the page
+                                      says); kill_switch and dns_mode reach the boot
+                                      guard (net/guard.py) through the agent, or here
+                                      when none runs
   real   enroll                       provider client; device.json via
                                       provider/commands.save_device
   real   servers                      provider client with the saved device token
@@ -138,6 +140,15 @@ class RealBackend(Backend):
         return settings_view(self._settings())
 
     def change_settings(self, changes):
+        """Saved, then applied by the running agent now ("reload": what it
+        can apply live, and what waits for a restart), or kept for its start.
+        -> {"applied": bool (an agent took it), "now": [keys], "restart":
+        [keys], "later": [keys], "note": str, "problem": str|None}."""
+        return self._follow(changes, self._save(changes))
+
+    def _save(self, changes):
+        """The changes written (atomically, under the file's lock); the keys
+        whose value changed."""
         try:
             provisioning = configstore.load_provisioning(self.paths)
         except ConfigError as e:
@@ -154,18 +165,56 @@ class RealBackend(Backend):
             new_text, changed = apply_changes(text, provisioning, changes, path)
             if changed:
                 store.write(new_text.encode("utf-8"))
-        if "kill_switch" in changes or "dns_mode" in changes:
-            self._follow_guard(changes)
+        if not changed:
+            return []
+        try:
+            return [c[0] for c in config.diff(config.load(text or None, provisioning, path),
+                                              config.load(new_text, provisioning, path))]
+        except ConfigError:
+            return sorted(changes)
 
-    def _follow_guard(self, changes):
-        """kill_switch and dns_mode reach the boot guard now, by the one code
-        path that owns it (net/guard.py): the running agent applies its own
-        firewall and then syncs the guard; with no agent running (main.enabled
-        0, say) the sync runs here."""
-        request = ({"cmd": "kill_switch", "on": self._settings().kill_switch}
-                   if "kill_switch" in changes else {"cmd": "guard_sync"})
-        if self._agent() is not None and self._control(request, required=False) is not None:
-            return
+    def _follow(self, changes, keys):
+        """The running agent applies the saved settings: the kill switch by
+        its own request, as ever (it needs no settings file read), the rest
+        by "reload", which answers what it applied now and what waits for a
+        restart. With no agent running (main.enabled 0, say) the boot guard
+        follows kill_switch and dns_mode here, by the one code path that
+        owns it (net/guard.py); the rest applies when the agent starts."""
+        from vpnspot_router import applynote
+        rest = [k for k in keys if k != "kill_switch"]
+        agent = self._agent() is not None
+        now = []
+        if "kill_switch" in changes and agent:
+            if self._control({"cmd": "kill_switch", "on": self._settings().kill_switch},
+                             required=False) is not None:
+                now.append("kill_switch")
+        answer = None
+        if rest and agent:
+            try:
+                answer = self._control({"cmd": "reload"}, required=False)
+            except BackendError as e:
+                answer = {"ok": False, "error": e.message}
+        # The boot guard follows the files: the agent's kill_switch and reload
+        # requests sync it; else its guard_sync request, else this process.
+        if ("kill_switch" in changes or "dns_mode" in keys) and not now \
+                and not (answer and answer.get("ok")):
+            if answer is None or self._control({"cmd": "guard_sync"}, required=False) is None:
+                self._sync_guard()
+        if answer is None:
+            out = {"applied": bool(now), "now": now, "restart": [],
+                   "later": [k for k in keys if k not in now], "problem": None}
+            out["note"] = "saved" + ("; the kill switch is applied now" if now else "")
+            if out["later"]:
+                out["note"] += ("; the VPN Spot agent is not running: it applies %s when it "
+                                "starts" % ", ".join(out["later"]))
+            return out
+        out = applynote.summarize(rest, answer)
+        out["now"] = sorted(set(out["now"] + now))
+        out["applied"] = bool(out["now"])
+        out["note"] = "saved; " + applynote.sentence(out)
+        return out
+
+    def _sync_guard(self):
         from vpnspot_router.net import guard as gd_mod
         guard = self.guard or gd_mod.BootGuard(self.paths, self.state_dir)
         if not guard.installed():
@@ -266,23 +315,29 @@ class RealBackend(Backend):
         if self._settings().server_source == "own":
             raise FieldError(OWN_SERVER_IN_USE, field="server")
         if server_id == "fastest":
-            self.change_settings({"server": "", "region": "fastest"})
-            self._reconnect({"cmd": "connect", "region": "fastest"})
+            self._choose({"server": "", "region": "fastest"},
+                         {"cmd": "connect", "region": "fastest"})
             return
         known = [x["id"] for x in self.servers()["servers"]]
         if server_id not in known:
             raise FieldError("there is no server %r; pick one from the list" % server_id[:40],
                              field="server")
-        self.change_settings({"server": server_id})
-        self._reconnect({"cmd": "connect", "server": server_id})
+        self._choose({"server": server_id}, {"cmd": "connect", "server": server_id})
 
     def set_region(self, region):
         if region != "fastest":
             if region not in [x["region"] for x in self.servers()["servers"]]:
                 raise FieldError("there is no region %r; pick one from the list" % region[:40],
                                  field="region")
-        self.change_settings({"region": region, "server": ""})
-        self._reconnect({"cmd": "connect", "region": region})
+        self._choose({"region": region, "server": ""}, {"cmd": "connect", "region": region})
+
+    def _choose(self, changes, request):
+        """Saved and reloaded; when the reload did not connect again (the
+        household had disconnected, or chose what was already saved), the
+        "connect" request does, as the choice asks."""
+        done = self.change_settings(changes)
+        if not set(done["now"]) & {"region", "server"}:
+            self._reconnect(request)
 
     def _diagnose(self):
         """The running agent's "diagnose" answer, or None without one (or
@@ -442,16 +497,19 @@ class RealBackend(Backend):
         if self._imported() is None:
             raise FieldError("there is no usable imported configuration; import your server's "
                              ".conf first", field="conf")
-        self.change_settings({"server_source": "own"})
+        self._save({"server_source": "own"})
         return self._switch("own")
 
     def use_vpnspot_servers(self):
-        self.change_settings({"server_source": "vpnspot"})
+        self._save({"server_source": "vpnspot"})
         return self._switch("vpnspot")
 
     def _switch(self, source):
         """The setting is saved; a running agent switches now (without one,
-        it starts on the saved choice)."""
+        it starts on the saved choice). Its own request, not "reload": the
+        answer says why the own server cannot be used, which the page shows;
+        the agent takes the choice into its settings, so a later reload does
+        not switch again."""
         if self._agent() is None:
             return {"applied": False, "problem": None}
         answer = self._control({"cmd": "server_source", "source": source}, required=False)
