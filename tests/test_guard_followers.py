@@ -166,3 +166,66 @@ def test_a_locked_kill_switch_keeps_the_guard_whatever_the_household_file_says(t
         (router.state / "provisioning").read_text()))
     router.guard.sync()
     assert not router.off_file() and router.nft.status() == WHOLE
+
+
+# -- every saved setting reaches the running agent ("reload") ---------------
+
+def web_answer(router, key, value):
+    return router.web().change_settings({key: value})["note"]
+
+
+ANSWERERS = {"web UI": web_answer, "console": console_set}
+
+
+@pytest.fixture(params=sorted(ANSWERERS))
+def answerer(request):
+    return ANSWERERS[request.param]
+
+
+@pytest.mark.parametrize("key, value, net, firewall", [
+    ("dns_mode", "isp", ("dns", "off"), {"dns_blocked": False, "dns_to_tunnel": False}),
+    # Without a tunnel IPv6 is blocked either way: the agent's plan says it.
+    ("ipv6_mode", "block", ("ipv6", "off"), {"ipv6_blocked": True}),
+])
+def test_a_dns_or_ipv6_change_reaches_the_running_agent_s_table_and_says_so(
+        tmp_path, answerer, monkeypatch, key, value, net, firewall):
+    """Saved from either face, the change is in the agent's table at once
+    (its reload), and the household reads that it is applied now."""
+    router = Router(tmp_path)
+    router.start_agent(monkeypatch)
+    assert router.agent.net_settings[net[0]] != net[1]
+    applies = len(router.agent.firewall.history)
+    note = answerer(router, key, value)
+    assert router.requests == ["reload"]
+    assert router.agent.net_settings[net[0]] == net[1]
+    assert len(router.agent.firewall.history) > applies      # the table, again
+    after = router.agent.firewall.status()
+    assert dict((k, after[k]) for k in firewall) == firewall, after
+    assert after["kill_switch"] is True
+    assert router.agent.last_reload["live"] == [key]
+    assert "applied now: %s" % key in note, note
+    assert "agent starts" not in note and "restart" not in note, note
+
+
+def test_a_setting_the_agent_cannot_apply_live_is_named_as_waiting_for_a_restart(
+        tmp_path, answerer, monkeypatch):
+    router = Router(tmp_path)
+    router.start_agent(monkeypatch)
+    if answerer is console_set:
+        note = answerer(router, "crypto", "userspace")
+    else:
+        # crypto is not among the web UI's household settings: the agent's
+        # answer is what the note says, whatever the face.
+        router.conf_path.write_text(router.conf_path.read_text() + "\toption crypto 'userspace'\n")
+        note = answerer(router, "ipv6_mode", "block")
+        assert "applied now: ipv6_mode" in note, note
+    assert router.requests == ["reload"]
+    assert "applies after a restart of the agent (/etc/init.d/vpnspot restart): crypto" in note, \
+        note
+
+
+def test_without_an_agent_the_note_says_the_change_waits_for_its_start(tmp_path, answerer):
+    router = Router(tmp_path, enabled=False)
+    note = answerer(router, "ipv6_mode", "block")
+    assert "when it starts" in note or "when the agent starts" in note or \
+        "reads it when it starts" in note, note
