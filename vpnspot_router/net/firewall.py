@@ -41,6 +41,33 @@ class FirewallError(Exception):
     """nft refused the ruleset or could not be run; the old table is in place."""
 
 
+NFT_TIMEOUT = 30
+
+
+def run_nft(nft, argv, text, error):
+    """Runs `nft ARGV` (TEXT on stdin); a missing nft or one that does not
+    answer raises `error`, the caller's exception class. Shared by this
+    module's Firewall and net/guard.py's NftGuard."""
+    try:
+        return subprocess.run([nft] + argv, input=text, capture_output=True, text=True,
+                              timeout=NFT_TIMEOUT)
+    except OSError as e:
+        raise error("cannot run %s: %s (is nftables installed?)" % (nft, e.strerror))
+    except subprocess.TimeoutExpired:
+        raise error("%s did not answer within %d s" % (nft, NFT_TIMEOUT))
+
+
+def list_table(nft, table, error):
+    """The JSON items of `table inet TABLE`, or None when it is not loaded."""
+    proc = run_nft(nft, ["-j", "list", "table", "inet", table], None, error)
+    if proc.returncode != 0:
+        return None
+    try:
+        return json.loads(proc.stdout)["nftables"]
+    except (ValueError, KeyError):
+        raise error("cannot read nft's JSON listing of table inet %s" % table)
+
+
 def _q(name):
     return '"%s"' % name
 
@@ -123,11 +150,7 @@ class Firewall:
         self.nft = nft
 
     def _run(self, argv, text=None):
-        try:
-            return subprocess.run([self.nft] + argv, input=text, capture_output=True, text=True,
-                                  timeout=30)
-        except OSError as e:
-            raise FirewallError("cannot run %s: %s (is nftables installed?)" % (self.nft, e.strerror))
+        return run_nft(self.nft, argv, text, FirewallError)
 
     def apply(self, text):
         proc = self._run(["-f", "-"], text)
@@ -141,13 +164,9 @@ class Firewall:
             raise FirewallError("cannot remove table inet %s: %s" % (TABLE, proc.stderr.strip()))
 
     def status(self):
-        proc = self._run(["-j", "list", "table", "inet", TABLE])
-        if proc.returncode != 0:
+        items = list_table(self.nft, TABLE, FirewallError)
+        if items is None:
             return dict(NOT_LOADED)
-        try:
-            items = json.loads(proc.stdout)["nftables"]
-        except (ValueError, KeyError):
-            raise FirewallError("cannot read nft's JSON listing of table inet %s" % TABLE)
         return describe(item["rule"].get("comment", "") for item in items if "rule" in item)
 
 

@@ -47,10 +47,10 @@ guard directory (every *.nft there, in name order, as nft's include reads
 them), so this module and fw4 load the same thing, and a fake can read it.
 """
 
-import json
 import os
 import re
-import subprocess
+
+from vpnspot_router.net import firewall as fw_mod
 
 TABLE = "vpnspot_guard"
 GUARD_FILE = "/usr/share/nftables.d/ruleset-post/90-vpnspot.nft"
@@ -134,29 +134,16 @@ class NftGuard:
     def __init__(self, nft="nft"):
         self.nft = nft
 
-    def _run(self, argv, text=None):
-        try:
-            return subprocess.run([self.nft] + argv, input=text, capture_output=True, text=True,
-                                  timeout=30)
-        except OSError as e:
-            raise GuardError("cannot run %s: %s (is nftables installed?)" % (self.nft, e.strerror))
-        except subprocess.TimeoutExpired:
-            raise GuardError("%s did not answer within 30 s" % self.nft)
-
     def apply(self, text):
-        proc = self._run(["-f", "-"], text)
+        proc = fw_mod.run_nft(self.nft, ["-f", "-"], text, GuardError)
         if proc.returncode != 0:
             raise GuardError("nft rejected the boot guard (the loaded rules are unchanged): %s"
                              % proc.stderr.strip())
 
     def status(self):
-        proc = self._run(["-j", "list", "table", "inet", TABLE])
-        if proc.returncode != 0:
+        items = fw_mod.list_table(self.nft, TABLE, GuardError)
+        if items is None:
             return {"loaded": False, "dns_guard": False, "lan_devices": []}
-        try:
-            items = json.loads(proc.stdout)["nftables"]
-        except (ValueError, KeyError):
-            raise GuardError("cannot read nft's JSON listing of table inet %s" % TABLE)
         out = {"loaded": True, "dns_guard": False, "lan_devices": []}
         for item in items:
             if "rule" in item and item["rule"].get("chain") == "dns":
