@@ -132,16 +132,24 @@ class Household:
         self._agent_files()
 
     # ------------------------------------------------------------ building
+    def _client_bridge(self, client_ns, port, bridge, client, router, prefix):
+        """A LAN-side network: CLIENT_NS's eth0 linked to PORT on the router,
+        PORT in a new bridge BRIDGE that holds the router's addresses.
+        client and router are (IPv4, IPv6) pairs; PREFIX the IPv4 length."""
+        lab = self.lab
+        lab.add_link(client_ns, "router", client[0] + prefix, None, client[1] + "/64", None,
+                     ifname_a="eth0", ifname_b=port)
+        for cmd in (["ip", "link", "add", bridge, "type", "bridge", "forward_delay", "0"],
+                    ["ip", "link", "set", port, "master", bridge],
+                    ["ip", "link", "set", bridge, "up"]):
+            lab.run("router", *cmd)
+        lab.add_address("router", bridge, router[0] + prefix)
+        lab.add_address("router", bridge, router[1] + "/64")
+
     def _links(self):
         lab = self.lab
-        lab.add_link("lan", "router", LAN_CLIENT + "/24", None, LAN_CLIENT6 + "/64", None,
-                     ifname_a="eth0", ifname_b="lan0")
-        for cmd in (["ip", "link", "add", "br-lan", "type", "bridge", "forward_delay", "0"],
-                    ["ip", "link", "set", "lan0", "master", "br-lan"],
-                    ["ip", "link", "set", "br-lan", "up"]):
-            lab.run("router", *cmd)
-        lab.add_address("router", "br-lan", ROUTER_LAN + "/24")
-        lab.add_address("router", "br-lan", ROUTER_LAN6 + "/64")
+        self._client_bridge("lan", "lan0", "br-lan", (LAN_CLIENT, LAN_CLIENT6),
+                            (ROUTER_LAN, ROUTER_LAN6), "/24")
         self.wan_link = lab.add_link("router", "wan", ROUTER_WAN + "/24", ISP + "/24",
                                      ROUTER_WAN6 + "/64", ISP6 + "/64", ifname_a="wan", ifname_b="rtr")
         lab.run("wan", "ip", "link", "add", "inet", "type", "bridge", "forward_delay", "0")
@@ -452,14 +460,8 @@ class Household:
         lab.add_ns("guest")
         lab.sysctl("guest", "net.ipv6.conf.default.accept_dad", 0)
         lab.sysctl("guest", "net.ipv6.conf.all.accept_dad", 0)
-        lab.add_link("guest", "router", GUEST_CLIENT + "/25", None, GUEST_CLIENT6 + "/64", None,
-                     ifname_a="eth0", ifname_b="guest0")
-        for cmd in (["ip", "link", "add", "br-guest", "type", "bridge", "forward_delay", "0"],
-                    ["ip", "link", "set", "guest0", "master", "br-guest"],
-                    ["ip", "link", "set", "br-guest", "up"]):
-            lab.run("router", *cmd)
-        lab.add_address("router", "br-guest", ROUTER_GUEST + "/25")
-        lab.add_address("router", "br-guest", ROUTER_GUEST6 + "/64")
+        self._client_bridge("guest", "guest0", "br-guest", (GUEST_CLIENT, GUEST_CLIENT6),
+                            (ROUTER_GUEST, ROUTER_GUEST6), "/25")
         for dest in ("198.51.100.0/24", "203.0.113.0/24", "10.77.0.0/24"):
             lab.add_route("guest", dest, via=ROUTER_GUEST)
         lab.add_route("guest", "fd77::/16", via=ROUTER_GUEST6)
