@@ -1,6 +1,8 @@
 """Fixtures for the web UI tests: the app around a FakeBackend, a fake
 clock for sessions and the lockout, and a client already through setup."""
 
+import threading
+
 import pytest
 
 from vpnspot_router.web.app import WebConfig, app as make_app
@@ -40,6 +42,24 @@ def web(backend, clock, tmp_path):
 def setup_code(app):
     """The router's first-run setup code (STATE/web-setup-code, made on demand)."""
     return app.bottle.config["vpnspot.setup_code"]()
+
+
+def first_runs_at_once(clients, passwords, code):
+    """Each client posts the first-run form with its password and the setup
+    code, all released at once by a barrier; the answers in client order."""
+    answers = [None] * len(clients)
+    start = threading.Barrier(len(clients))
+
+    def send(i):
+        start.wait()
+        answers[i] = clients[i].post("/setup/password", {
+            "password": passwords[i], "repeat": passwords[i], "setup_code": code})
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(clients))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return answers
 
 
 def finish_setup(client, kill_switch=True):

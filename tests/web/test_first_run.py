@@ -19,7 +19,7 @@ from vpnspot_router.web import security
 from vpnspot_router.web.app import WebConfig, app as make_app
 from vpnspot_router.web.backend import FakeBackend
 
-from .conftest import LAN, PASSWORD, finish_setup, setup_code
+from .conftest import LAN, PASSWORD, finish_setup, first_runs_at_once, setup_code
 from .wsgiclient import Client
 
 OTHER = "another long password"
@@ -147,18 +147,7 @@ def test_two_first_run_forms_sent_at_once_exactly_one_wins_and_the_other_is_not_
     code = setup_code(web)
     clients = [first_form(web) for _ in range(8)]
     passwords = ["household password %d" % i for i in range(len(clients))]
-    answers = [None] * len(clients)
-    start = threading.Barrier(len(clients))
-
-    def send(i):
-        start.wait()
-        answers[i] = clients[i].post("/setup/password", {
-            "password": passwords[i], "repeat": passwords[i], "setup_code": code})
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(clients))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    answers = first_runs_at_once(clients, passwords, code)
     won = [i for i, r in enumerate(answers) if r.status == 303]
     assert len(won) == 1, [r.status for r in answers]
     for i, r in enumerate(answers):

@@ -5,7 +5,6 @@ browser signed in with the old password is signed out. Through the WSGI app
 with real files; the reset is factoryreset.erase on the same directories."""
 
 import os
-import threading
 
 import pytest
 
@@ -13,7 +12,7 @@ from vpnspot_router import factoryreset
 from vpnspot_router.web import security
 from vpnspot_router.web.app import WebConfig, app as make_app
 
-from .conftest import LAN, PASSWORD, finish_setup, setup_code
+from .conftest import LAN, PASSWORD, finish_setup, first_runs_at_once, setup_code
 from .wsgiclient import Client
 
 NEW = "a new household password"
@@ -135,17 +134,8 @@ def test_after_a_reset_parallel_first_runs_still_have_exactly_one_winner(web, ad
         assert c.get("/setup/password").status == 200
         clients.append(c)
     code = setup_code(web)
-    results = [None] * len(clients)
-
-    def run(i):
-        pw = "parallel password %d" % i
-        results[i] = clients[i].post("/setup/password", {"password": pw, "repeat": pw,
-                                                         "setup_code": code})
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(clients))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = first_runs_at_once(clients, ["parallel password %d" % i
+                                           for i in range(len(clients))], code)
     winners = [i for i, r in enumerate(results) if r.status == 303]
     assert len(winners) == 1, [r.status for r in results]
     assert all("already set" in r.text for i, r in enumerate(results) if i != winners[0])
