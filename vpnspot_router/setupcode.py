@@ -25,6 +25,8 @@ import hmac
 import os
 import secrets
 
+from vpnspot_router.store import create_exclusive
+
 FILE_NAME = "web-setup-code"
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 LENGTH = 10
@@ -83,28 +85,10 @@ def ensure(state_dir):
     if code is not None:
         return code
     os.makedirs(state_dir, mode=0o700, exist_ok=True)
-    tmp = "%s.tmp-%d-%s" % (path, os.getpid(), secrets.token_hex(4))
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        try:
-            os.write(fd, (generate() + "\n").encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, path)          # fails if another process made one first
-        except FileExistsError:
-            pass
-    finally:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-    dfd = os.open(state_dir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+        create_exclusive(path, (generate() + "\n").encode())
+    except FileExistsError:
+        pass                            # another process made one first: use it
     return _read(path)
 
 

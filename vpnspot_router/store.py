@@ -31,6 +31,7 @@ import errno
 import fcntl
 import json
 import os
+import secrets
 import time
 
 SOURCE_FILE = "file"
@@ -111,18 +112,7 @@ class FileStore:
         self._counter += 1
         tmp = os.path.join(self.dir, ".%s.tmp-%d-%d" % (os.path.basename(target), os.getpid(),
                                                         self._counter))
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            _unlink_quietly(tmp)
-            raise
-        os.close(fd)
+        _write_new(tmp, data)
         try:
             os.rename(tmp, target)
         except BaseException:
@@ -239,6 +229,41 @@ def _check(validate, data):
     except ValueError as e:
         return str(e) or type(e).__name__
     return None
+
+
+def _write_new(tmp, data):
+    """DATA into the new file TMP (0600, must not exist), fsynced; TMP is
+    removed again when that fails."""
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        _unlink_quietly(tmp)
+        raise
+    os.close(fd)
+
+
+def create_exclusive(path, data):
+    """Write DATA to PATH only if no file is there (a first password, a
+    setup code): a complete, fsynced temporary file (.NAME.tmp-PID-X, as
+    FileStore names its own) is linked to the name, and link(2) never
+    replaces a file, so of two writers exactly one wins and a reader sees
+    no file or the whole of it. FileExistsError when PATH exists; the
+    temporary file is removed either way."""
+    directory = os.path.dirname(path) or "."
+    tmp = os.path.join(directory, ".%s.tmp-%d-%s" % (os.path.basename(path), os.getpid(),
+                                                     secrets.token_hex(4)))
+    _write_new(tmp, data)
+    try:
+        os.link(tmp, path)
+    finally:
+        _unlink_quietly(tmp)
+    _fsync_dir(directory)
 
 
 def _unlink_quietly(path):

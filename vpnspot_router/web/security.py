@@ -57,7 +57,7 @@ import sys
 import threading
 import time
 
-from vpnspot_router.store import SOURCE_FILE, FileStore
+from vpnspot_router.store import SOURCE_FILE, FileStore, create_exclusive
 
 COOKIE_NAME = "vpnspot_session"
 PASSWORD_FILE = "web-admin.json"
@@ -232,7 +232,7 @@ class PasswordStore:
                 return
             data = json.dumps(record).encode() + b"\n"
             try:
-                _create_exclusive(self.store.path, data)
+                create_exclusive(self.store.path, data)
             except FileExistsError:
                 self._follow()
                 raise AlreadySet()
@@ -253,31 +253,6 @@ def record_identity(record):
         return None
     return hashlib.sha256(("%s:%s" % (record.get("salt"), record.get("hash"))).encode()
                           ).hexdigest()[:32]
-
-
-def _create_exclusive(path, data):
-    """Write `data` to `path` only if no file is there: a complete, fsynced
-    temporary file is linked to the name (link(2) never replaces one), so a
-    reader sees no file or the whole record. FileExistsError otherwise."""
-    tmp = "%s.new-%d-%s" % (path, os.getpid(), secrets.token_hex(4))
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.link(tmp, path)
-    finally:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-    dfd = os.open(os.path.dirname(path) or ".", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
 
 
 class Lockout:
