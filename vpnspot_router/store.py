@@ -31,7 +31,6 @@ import errno
 import fcntl
 import json
 import os
-import secrets
 import time
 
 SOURCE_FILE = "file"
@@ -256,8 +255,10 @@ def create_exclusive(path, data):
     no file or the whole of it. FileExistsError when PATH exists; the
     temporary file is removed either way."""
     directory = os.path.dirname(path) or "."
+    # os.urandom, not secrets: secrets loads hmac and with it _hashlib,
+    # which the always-on agent (which imports this module) must not hold.
     tmp = os.path.join(directory, ".%s.tmp-%d-%s" % (os.path.basename(path), os.getpid(),
-                                                     secrets.token_hex(4)))
+                                                     os.urandom(4).hex()))
     _write_new(tmp, data)
     try:
         os.link(tmp, path)
